@@ -1,0 +1,96 @@
+# The one command surface. `make help` lists the targets; each installs what it needs
+# (virtualenv, pinned Python packages, missing Debian packages) and is quick the second time.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEBS := local/install-debian-packages.sh
+
+# Debian packages per purpose (binaries the tests and the local stack run for real).
+DEBS_RUN := prometheus prometheus-alertmanager
+DEBS_TEST := $(DEBS_RUN) chromium
+
+# pytest arguments, e.g. `make test PYTEST_ARGS="-k api -x"`.
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# ---------------------------------------------------------------------------------------------
+# Set-up (files as targets, so a second run does nothing)
+
+# A fresh Debian has python3 without venv/ensurepip; install python3-venv only when missing.
+$(PY):
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || ./$(DEBS) python3-venv
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.run.stamp: $(PY) app/requirements.txt local/requirements.txt
+	$(PY) -m pip install -q -r local/requirements.txt
+	@touch $@
+
+$(VENV)/.test.stamp: $(VENV)/.run.stamp tests/requirements.txt
+	$(PY) -m pip install -q -r tests/requirements.txt
+	@touch $@
+
+.PHONY: deps-run deps-test
+deps-run: $(VENV)/.run.stamp
+	@./$(DEBS) $(DEBS_RUN)
+
+deps-test: $(VENV)/.test.stamp
+	@./$(DEBS) $(DEBS_TEST)
+
+# ---------------------------------------------------------------------------------------------
+# Local stack
+
+.PHONY: run
+run: deps-run ## Start PostgreSQL, the app (:8000), Prometheus (:9090) and Alertmanager (:9093); Ctrl-C stops
+	$(PY) -m local.stack run
+
+.PHONY: migrate
+migrate: deps-run ## Apply database migrations to DATABASE_URL
+	$(PY) -m app.migrate
+
+.PHONY: seed
+seed: deps-run ## Insert the sample tasks into DATABASE_URL (idempotent)
+	$(PY) -m app.seed
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+
+SHELL_SCRIPTS = $(shell git ls-files '*.sh') .ci/run
+
+.PHONY: lint
+lint: deps-test ## ruff, mypy --strict, shellcheck, yamllint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
+	$(VENV)/bin/yamllint --strict .
+
+.PHONY: test
+test: deps-test ## Lint, then every test (real PostgreSQL, Prometheus, Alertmanager, Chromium)
+	@status=0; $(MAKE) lint || status=$$?; \
+	$(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	exit $$status
+
+.PHONY: format
+format: deps-test ## Rewrite Python files in the project's format
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: lock
+lock: $(VENV)/.test.stamp ## Re-pin requirements*.txt from the requirements*.in files
+	cd app && ../$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+	cd local && ../$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+	cd tests && ../$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+
+.PHONY: clean
+clean: ## Remove the virtualenv and reports (keeps the local database in .local/)
+	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache

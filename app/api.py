@@ -1,0 +1,108 @@
+"""The JSON API under /api/v1: tasks (list, create, get, update, delete), stats, and its OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from app import endpoints
+from app.errors import APIError
+from app.listing import parse_list_query
+from app.metrics import Metrics
+from app.openapi import InvalidBody, build_spec, validate_body
+from app.tasks import DONE, TaskStore
+
+bp = Blueprint("api", __name__, url_prefix=endpoints.API_PREFIX)
+
+
+def _store() -> TaskStore:
+    store: TaskStore = current_app.extensions["tasks"]
+    return store
+
+
+def _metrics() -> Metrics:
+    metrics: Metrics = current_app.extensions["metrics"]
+    return metrics
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_body(schema_name: str) -> dict[str, Any]:
+    """The request's JSON body, checked in order: media type (415), size (413), syntax (400), schema (422)."""
+    if not request.is_json:
+        raise APIError(415, "Content-Type must be application/json")
+    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise APIError(400, f"body: not valid JSON ({exc})", error="invalid_json", field="body") from None
+    try:
+        return validate_body(schema_name, body)
+    except InvalidBody as exc:
+        raise APIError(422, exc.detail, field=exc.field) from None
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    settings = current_app.config["SETTINGS"]
+    return jsonify(build_spec(max_limit=settings.api_max_limit, default_limit=settings.page_size))
+
+
+@bp.get("/tasks")
+def list_tasks() -> Response:
+    settings = current_app.config["SETTINGS"]
+    query = parse_list_query(
+        request.args,
+        default_limit=settings.page_size,
+        max_limit=settings.api_max_limit,
+        allowed=("status", "cursor", "limit"),
+    )
+    page = _store().list(limit=query.limit, status=query.status, before=query.before)
+    return jsonify(items=[task.to_json() for task in page.items], next_cursor=page.next_cursor)
+
+
+@bp.post("/tasks")
+def create_task() -> tuple[Response, int, dict[str, str]]:
+    body = read_body("TaskCreate")
+    task = _store().create(body["title"], body.get("status", "todo"))
+    metrics = _metrics()
+    metrics.tasks_created.inc()
+    if task.status == DONE:
+        metrics.tasks_completed.inc()
+    return jsonify(task.to_json()), 201, {"Location": url_for("api.get_task", task_id=task.id)}
+
+
+@bp.get("/tasks/<int:task_id>")
+def get_task(task_id: int) -> Response:
+    task = _store().get(task_id)
+    if task is None:
+        raise APIError(404, f"task {task_id} does not exist", field="task_id")
+    return jsonify(task.to_json())
+
+
+@bp.patch("/tasks/<int:task_id>")
+def update_task(task_id: int) -> Response:
+    body = read_body("TaskUpdate")
+    result = _store().update(task_id, body)
+    if result is None:
+        raise APIError(404, f"task {task_id} does not exist", field="task_id")
+    task, previous = result
+    if task.status == DONE and previous != DONE:
+        _metrics().tasks_completed.inc()
+    return jsonify(task.to_json())
+
+
+@bp.delete("/tasks/<int:task_id>")
+def delete_task(task_id: int) -> tuple[str, int]:
+    if not _store().delete(task_id):
+        raise APIError(404, f"task {task_id} does not exist", field="task_id")
+    return "", 204
+
+
+@bp.get("/stats")
+def stats() -> Response:
+    return jsonify(_store().stats())

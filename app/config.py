@@ -1,0 +1,168 @@
+"""Settings read from environment variables once, at start, and refused with a message naming the variable."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+Environment = Literal["development", "test", "production"]
+ENVIRONMENTS: tuple[Environment, ...] = ("development", "test", "production")
+
+# Values people paste from tutorials; refused outside development.
+_PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "dev", "development", "password"})
+_MIN_SECRET_LENGTH = 32
+_MIN_TOKEN_LENGTH = 16
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message starts with the variable's name."""
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, "").strip()
+    if value:
+        return value
+    if default is None:
+        raise ConfigError(f"{name}: required but not set")
+    return default
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}: must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = _text(env, name, default)
+    if value not in allowed:
+        raise ConfigError(f"{name}: must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def database_url_from(env: Mapping[str, str]) -> str:
+    """DATABASE_URL, checked; the one setting the migration and seed commands need."""
+    url = _text(env, "DATABASE_URL")
+    if urlsplit(url).scheme not in {"postgresql", "postgres"}:
+        raise ConfigError("DATABASE_URL: must be a postgresql:// URL")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, fit for a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's whole configuration; build it with :meth:`from_env`."""
+
+    env: Environment
+    secret_key: str
+    database_url: str
+    db_pool_min: int
+    db_pool_max: int
+    db_statement_timeout_ms: int
+    db_connect_timeout_s: int
+    ready_timeout_ms: int
+    max_body_bytes: int
+    page_size: int
+    api_max_limit: int
+    proxy_hops: int
+    log_level: str
+    fault_injection_enabled: bool
+    fault_injection_token: str
+    fault_state_path: str
+    build_version: str
+    build_commit: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read and validate every setting; raise :class:`ConfigError` on the first bad one."""
+        app_env: Environment = _choice(env, "APP_ENV", "production", ENVIRONMENTS)  # type: ignore[assignment]
+
+        secret_key = env.get("SECRET_KEY", "").strip()
+        if app_env == "development" and not secret_key:
+            # Good for one process only: `make run` passes a persistent key so that several
+            # gunicorn workers agree on session signatures.
+            secret_key = secrets.token_urlsafe(32)
+        elif not secret_key:
+            raise ConfigError(f"SECRET_KEY: required when APP_ENV is {app_env}")
+        elif app_env != "development" and (
+            len(secret_key) < _MIN_SECRET_LENGTH or secret_key.lower() in _PLACEHOLDER_SECRETS
+        ):
+            raise ConfigError(
+                f"SECRET_KEY: must be a random value of at least {_MIN_SECRET_LENGTH} characters "
+                f"when APP_ENV is {app_env}"
+            )
+
+        database_url = database_url_from(env)
+
+        pool_min = _int(env, "DB_POOL_MIN", 1, 0, 100)
+        pool_max = _int(env, "DB_POOL_MAX", 4, 1, 100)
+        if pool_min > pool_max:
+            raise ConfigError(f"DB_POOL_MIN: must not exceed DB_POOL_MAX ({pool_max}), got {pool_min}")
+
+        page_size = _int(env, "PAGE_SIZE", 20, 1, 100)
+        api_max_limit = _int(env, "API_MAX_LIMIT", 100, 1, 1000)
+
+        fault_enabled = _bool(env, "FAULT_INJECTION_ENABLED", False)
+        fault_token = env.get("FAULT_INJECTION_TOKEN", "").strip()
+        if fault_enabled:
+            if app_env == "production":
+                raise ConfigError("FAULT_INJECTION_ENABLED: must not be true when APP_ENV is production")
+            if len(fault_token) < _MIN_TOKEN_LENGTH:
+                raise ConfigError(
+                    f"FAULT_INJECTION_TOKEN: required, at least {_MIN_TOKEN_LENGTH} characters, "
+                    "when FAULT_INJECTION_ENABLED is true"
+                )
+
+        return cls(
+            env=app_env,
+            secret_key=secret_key,
+            database_url=database_url,
+            db_pool_min=pool_min,
+            db_pool_max=pool_max,
+            db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+            db_connect_timeout_s=_int(env, "DB_CONNECT_TIMEOUT_S", 3, 1, 60),
+            ready_timeout_ms=_int(env, "READY_TIMEOUT_MS", 1000, 100, 10_000),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 16 * 1024, 1024, 10 * 1024 * 1024),
+            page_size=min(page_size, api_max_limit),
+            api_max_limit=api_max_limit,
+            proxy_hops=_int(env, "PROXY_HOPS", 0, 0, 5),
+            log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            fault_injection_enabled=fault_enabled,
+            fault_injection_token=fault_token if fault_enabled else "",
+            fault_state_path=_text(
+                env, "FAULT_STATE_PATH", os.path.join(tempfile.gettempdir(), "taskboard-faults.json")
+            ),
+            build_version=_text(env, "BUILD_VERSION", "dev"),
+            build_commit=_text(env, "BUILD_COMMIT", "unknown"),
+        )

@@ -1,0 +1,184 @@
+"""The PostgreSQL connection pool: checked-out connections, timed named operations, and a bounded ping."""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.pool
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from app.config import Settings
+    from app.metrics import Metrics
+
+T = TypeVar("T")
+Cursor = psycopg2.extensions.cursor
+
+# Errors that mean "the database could not answer", as opposed to a bug in our SQL: connection
+# refused or lost, statement timeout (QueryCanceled is an OperationalError), pool exhausted.
+_UNAVAILABLE = (psycopg2.OperationalError, psycopg2.InterfaceError, psycopg2.pool.PoolError)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL did not answer in time; the caller answers 503 and nothing was acknowledged."""
+
+
+class Database:
+    """A lazily created connection pool, one per process, opened on first use after the fork."""
+
+    def __init__(self) -> None:
+        self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
+        self._lock = threading.Lock()
+        self._settings: Settings | None = None
+        self._metrics: Metrics | None = None
+
+    def init_app(self, app: Flask, settings: Settings, metrics: Metrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        app.extensions["db"] = self
+
+    @property
+    def settings(self) -> Settings:
+        assert self._settings is not None, "Database.init_app was not called"
+        return self._settings
+
+    def connect_kwargs(self) -> dict[str, object]:
+        """libpq parameters added to DATABASE_URL for every connection."""
+        s = self.settings
+        return {
+            "connect_timeout": s.db_connect_timeout_s,
+            "application_name": "taskboard",
+            # Server-side cap on every statement, so no query can hold a worker forever.
+            "options": f"-c statement_timeout={s.db_statement_timeout_ms}",
+            # Notice a silently dead peer (a failed-over RDS instance) within ~20 s, not hours.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 2,
+        }
+
+    def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    s = self.settings
+                    # Created with minconn=0 so that building the pool never connects: a worker
+                    # that starts while PostgreSQL is down stays up and reports it through /readyz.
+                    pool = psycopg2.pool.ThreadedConnectionPool(
+                        0, s.db_pool_max, s.database_url, **self.connect_kwargs()
+                    )
+                    # psycopg2 keeps at most `minconn` idle connections and closes the rest on
+                    # return; raise it now that construction is done.
+                    pool.minconn = s.db_pool_min
+                    self._pool = pool
+                    if self._metrics is not None:
+                        self._metrics.pool_max.set(s.db_pool_max)
+        return self._pool
+
+    def run(self, operation: str, work: Callable[[Cursor], T], *, idempotent: bool = False) -> T:
+        """Run ``work`` in one transaction, committed before this returns; time it as ``operation``.
+
+        A read (``idempotent=True``) that fails because the pooled connection had died is tried
+        once more on a fresh connection; a write is never repeated, so it is acknowledged at most
+        once. Raises :class:`DatabaseUnavailable` when PostgreSQL cannot answer.
+        """
+        try:
+            return self._run_once(operation, work)
+        except _StaleConnection as stale:
+            if not idempotent:
+                raise DatabaseUnavailable(str(stale.__cause__)) from stale.__cause__
+            try:
+                return self._run_once(operation, work)
+            except _StaleConnection as again:
+                raise DatabaseUnavailable(str(again.__cause__)) from again.__cause__
+
+    def _run_once(self, operation: str, work: Callable[[Cursor], T]) -> T:
+        pool = self._get_pool()
+        metrics = self._metrics
+        try:
+            conn = pool.getconn()
+        except _UNAVAILABLE as exc:
+            if metrics is not None:
+                metrics.db_errors.labels(operation).inc()
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        if metrics is not None:
+            metrics.pool_in_use.inc()
+        broken = False
+        started = time.perf_counter()
+        try:
+            with conn, conn.cursor() as cur:  # commits on success, rolls back on error
+                return work(cur)
+        except _UNAVAILABLE as exc:
+            broken = bool(conn.closed)
+            if metrics is not None:
+                metrics.db_errors.labels(operation).inc()
+            if broken:
+                raise _StaleConnection() from exc
+            raise DatabaseUnavailable(str(exc).strip()) from exc
+        finally:
+            if metrics is not None:
+                metrics.db_query_duration.labels(operation).observe(time.perf_counter() - started)
+                metrics.pool_in_use.dec()
+            pool.putconn(conn, close=broken or bool(conn.closed))
+
+    def ping(self) -> None:
+        """Connect and run ``SELECT 1`` within READY_TIMEOUT_MS, on a connection of its own.
+
+        The pool is bypassed on purpose: a probe must see what a new connection would see, and
+        an asynchronous connection lets us bound connect and query on the client side, which
+        libpq's ``connect_timeout`` (whole seconds, at least 2) cannot.
+        """
+        deadline = time.monotonic() + self.settings.ready_timeout_ms / 1000
+        conn = None
+        try:
+            conn = psycopg2.connect(
+                self.settings.database_url,
+                async_=True,
+                connect_timeout=self.settings.db_connect_timeout_s,
+                application_name="taskboard-readyz",
+            )
+            _wait(conn, deadline)
+            cur = conn.cursor()
+            cur.execute("SELECT 1")
+            _wait(conn, deadline)
+            cur.fetchone()
+        except _UNAVAILABLE as exc:
+            raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def close(self) -> None:
+        """Close every pooled connection (tests and process exit)."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.closeall()
+                self._pool = None
+
+
+class _StaleConnection(Exception):
+    """A pooled connection turned out to be closed; the cause is the driver's error."""
+
+
+def _wait(conn: psycopg2.extensions.connection, deadline: float) -> None:
+    """Drive an asynchronous connection until its current operation completes or time runs out."""
+    while True:
+        state = conn.poll()
+        if state == psycopg2.extensions.POLL_OK:
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise psycopg2.OperationalError("no answer within the readiness timeout")
+        if state == psycopg2.extensions.POLL_READ:
+            select.select([conn.fileno()], [], [], remaining)
+        elif state == psycopg2.extensions.POLL_WRITE:
+            select.select([], [conn.fileno()], [], remaining)
+        else:  # pragma: no cover - psycopg2 documents only the three states above
+            raise psycopg2.OperationalError(f"unexpected poll state {state}")

@@ -1,0 +1,143 @@
+"""Prometheus metrics: RED per route template, in-flight requests, the pool, queries, business counters.
+
+Names and label sets come from :mod:`app.metric_names`.
+
+Why several sync workers and prometheus-client's multiprocess mode rather than one worker with
+threads: on the 2-core machines we measure on, gunicorn sync workers gave the steadiest p99 and
+gthread workers an unstable one (up to 1 s) under the same load (shared/ENVIRONMENT.md baselines,
+re-measured by `make bench`). Multiprocess mode is what makes /metrics correct across those
+workers; its cost is that exemplars are not kept. With ``PROMETHEUS_MULTIPROC_DIR`` unset (tests,
+one process) the same code exposes one registry and keeps exemplars.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import cache
+from typing import Any
+
+from flask import Flask, Response, g, request
+from opentelemetry import trace
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.openmetrics import exposition as openmetrics
+
+from app import endpoints
+from app import metric_names as names
+
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _make(metric: names.Metric, registry: CollectorRegistry) -> Any:
+    common: dict[str, Any] = {"labelnames": metric.labels, "registry": registry}
+    if metric.kind == "counter":
+        # prometheus-client appends _total itself.
+        return Counter(metric.name, metric.help, **common)
+    if metric.kind == "histogram":
+        return Histogram(metric.name, metric.help, buckets=metric.buckets, **common)
+    return Gauge(metric.name, metric.help, multiprocess_mode=metric.multiprocess_mode, **common)
+
+
+@cache
+def route_template(rule: str) -> str:
+    """A Flask rule as an OpenAPI path template: ``/tasks/<int:task_id>`` → ``/tasks/{task_id}``."""
+    out = []
+    for part in rule.split("/"):
+        if part.startswith("<") and part.endswith(">"):
+            part = "{" + part[1:-1].split(":")[-1] + "}"
+        out.append(part)
+    return "/".join(out)
+
+
+def current_route() -> str:
+    """The matched route template of the current request, or the fixed "unmatched" value."""
+    rule = request.url_rule
+    return route_template(rule.rule) if rule is not None else names.UNMATCHED_ROUTE
+
+
+class Metrics:
+    """The service's metric objects, on a registry of the app's own so factories can run twice."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = _make(names.HTTP_REQUESTS, r)
+        self.duration = _make(names.HTTP_REQUEST_DURATION, r)
+        self.in_flight = _make(names.HTTP_REQUESTS_IN_FLIGHT, r)
+        self.pool_in_use = _make(names.DB_POOL_CONNECTIONS_IN_USE, r)
+        self.pool_max = _make(names.DB_POOL_CONNECTIONS_MAX, r)
+        self.db_query_duration = _make(names.DB_QUERY_DURATION, r)
+        self.db_errors = _make(names.DB_ERRORS, r)
+        self.tasks_created = _make(names.TASKS_CREATED, r)
+        self.tasks_completed = _make(names.TASKS_COMPLETED, r)
+        self.faults_injected = _make(names.FAULTS_INJECTED, r)
+        self.build_info = _make(names.BUILD_INFO, r)
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+    def init_app(self, app: Flask, *, version: str, commit: str) -> None:
+        app.extensions["metrics"] = self
+        self.build_info.labels(version, commit).set(1)
+        if not self.multiprocess:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+        # Registered first, so the timer covers every later hook (fault injection included).
+        app.before_request(self._start)
+        app.after_request(self._finish)
+        app.teardown_request(self._teardown)
+        app.add_url_rule(endpoints.METRICS, "metrics", self._expose, methods=["GET"])
+
+    def _start(self) -> None:
+        g.metrics_started = time.perf_counter()
+        self.in_flight.inc()
+
+    def _finish(self, response: Response) -> Response:
+        started = g.pop("metrics_started", None)
+        if started is None:
+            return response
+        elapsed = time.perf_counter() - started
+        g.duration_ms = round(elapsed * 1000, 3)
+        route = current_route()
+        method = request.method if request.method in _KNOWN_METHODS else names.OTHER_METHOD
+        status = response.status_code
+        self.requests.labels(route, method, str(status)).inc()
+        self.duration.labels(route, method, f"{status // 100}xx").observe(elapsed, exemplar=_exemplar())
+        self.in_flight.dec()
+        return response
+
+    def _teardown(self, _exc: BaseException | None) -> None:
+        # after_request is skipped when a response could not be built at all; do not leak in-flight.
+        if g.pop("metrics_started", None) is not None:
+            self.in_flight.dec()
+
+    def _expose(self) -> Response:
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        if "application/openmetrics-text" in request.headers.get("Accept", ""):
+            # Exemplars exist only in the OpenMetrics format.
+            return Response(openmetrics.generate_latest(self.registry), mimetype=openmetrics.CONTENT_TYPE_LATEST)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(self.registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _exemplar() -> dict[str, str] | None:
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid or not context.trace_flags.sampled:
+        return None
+    return {"trace_id": format(context.trace_id, "032x")}
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (gunicorn ``child_exit``)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,88 @@
+"""OpenTelemetry tracing, configured by the standard OTEL_* variables.
+
+With no OTLP endpoint set (and no exporter given by a test) nothing is installed: no SDK, no
+instrumentation, so tracing costs nothing. The provider must be created in each gunicorn worker
+after the fork, because the batch exporter's thread does not survive a fork; app/gunicorn.conf.py
+calls :func:`install_provider` from ``post_fork``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+from opentelemetry import trace
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+
+from app import endpoints
+
+log = logging.getLogger(__name__)
+
+_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def export_configured(env: Mapping[str, str]) -> bool:
+    """True when the OTEL_* variables ask for OTLP trace export."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() == "none":
+        return False
+    return any(env.get(name, "").strip() for name in _ENDPOINT_VARIABLES)
+
+
+def installed() -> bool:
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def install_provider(exporter: SpanExporter | None = None, env: Mapping[str, str] = os.environ) -> bool:
+    """Install the SDK provider once per process; return whether tracing is on.
+
+    ``exporter`` is for tests (an in-memory exporter, exported synchronously); otherwise the OTLP/HTTP
+    exporter reads its endpoint, headers and timeout from OTEL_EXPORTER_OTLP_*.
+    """
+    if installed():
+        return True
+    if exporter is None:
+        if not export_configured(env):
+            return False
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        processor: SimpleSpanProcessor | BatchSpanProcessor = BatchSpanProcessor(OTLPSpanExporter())
+    else:
+        processor = SimpleSpanProcessor(exporter)
+
+    attributes = {
+        "service.version": env.get("BUILD_VERSION", "dev"),
+        "deployment.environment.name": env.get("APP_ENV", "production"),
+    }
+    if not env.get("OTEL_SERVICE_NAME"):
+        attributes["service.name"] = endpoints.SERVICE_NAME
+    # The sampler comes from OTEL_TRACES_SAMPLER / _ARG (default: parent-based, always on).
+    provider = TracerProvider(resource=Resource.create(attributes))
+    provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    # Patches psycopg2.connect, so every pooled connection opened from now on is traced.
+    Psycopg2Instrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+    log.info("tracing on: %s", type(processor.span_exporter).__name__)
+    return True
+
+
+def init_app(app: Flask) -> None:
+    """Trace requests (spans named by route, W3C traceparent honoured) when a provider is installed."""
+    if not install_provider():
+        return
+    excluded = ",".join(f"{path}$" for path in endpoints.OPERATIONAL_PATHS)
+    FlaskInstrumentor().instrument_app(app, excluded_urls=excluded)  # type: ignore[no-untyped-call]
+
+
+def shutdown() -> None:
+    """Flush spans still in the batch queue (gunicorn ``worker_exit``)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()

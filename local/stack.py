@@ -1,0 +1,436 @@
+"""The local stack behind `make run`: embedded PostgreSQL, the service under gunicorn, Prometheus, Alertmanager.
+
+``python -m local.stack run`` starts what is not already there, prints the URLs and waits; Ctrl-C
+(or SIGTERM) stops, in reverse order, exactly what it started. State lives under ``.local/`` (ignored
+by git), so the database survives restarts. Ports and the database come from the environment:
+
+    APP_PORT (8000)  PROMETHEUS_PORT (9090)  ALERTMANAGER_PORT (9093)  PG_PORT (55432)
+    DATABASE_URL     use this PostgreSQL instead of the embedded one
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+import yaml
+
+from app import endpoints
+from local.postgres import EmbeddedPostgres
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = ROOT / ".local"
+DATABASE_NAME = "taskboard"
+
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+PG_PORT = 55432
+PROMETHEUS_BIN = "prometheus"
+ALERTMANAGER_BIN = "prometheus-alertmanager"  # Debian's name for the alertmanager server
+RULES_DIR = ROOT / "observability" / "rules"
+
+
+class StackError(RuntimeError):
+    """The stack could not start; the message says which part and why."""
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise StackError(f"{name}: must be a port number, got {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Where each part listens and how often Prometheus looks."""
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    app_port: int = endpoints.HTTP_PORT
+    prometheus_port: int = PROMETHEUS_PORT
+    alertmanager_port: int = ALERTMANAGER_PORT
+    pg_port: int = PG_PORT
+    database_url: str | None = None
+    scrape_interval: str = "5s"
+    evaluation_interval: str = "5s"
+    workers: int = 2
+    seed: bool = True
+    app_env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> StackSettings:
+        values: dict[str, Any] = {
+            "app_port": _port(env, "APP_PORT", endpoints.HTTP_PORT),
+            "prometheus_port": _port(env, "PROMETHEUS_PORT", PROMETHEUS_PORT),
+            "alertmanager_port": _port(env, "ALERTMANAGER_PORT", ALERTMANAGER_PORT),
+            "pg_port": _port(env, "PG_PORT", PG_PORT),
+            "database_url": env.get("DATABASE_URL") or None,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
+
+def rule_files() -> list[Path]:
+    """Every rules file Prometheus must load, listed explicitly (a glob once dropped .yml files)."""
+    if not RULES_DIR.is_dir():
+        return []
+    return sorted(p for p in RULES_DIR.iterdir() if p.suffix in {".yml", ".yaml"} and not p.name.startswith("."))
+
+
+def prometheus_config(settings: StackSettings) -> dict[str, Any]:
+    """The local Prometheus configuration: scrape the service and Prometheus itself, alert locally."""
+    return {
+        "global": {
+            "scrape_interval": settings.scrape_interval,
+            "evaluation_interval": settings.evaluation_interval,
+            "external_labels": {"environment": "local"},
+        },
+        "rule_files": [str(path) for path in rule_files()],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{settings.alertmanager_port}"]}]}]},
+        "scrape_configs": [
+            {
+                "job_name": endpoints.SERVICE_NAME,
+                "metrics_path": endpoints.METRICS,
+                "static_configs": [
+                    {
+                        "targets": [f"127.0.0.1:{settings.app_port}"],
+                        "labels": {"namespace": "local", "service": endpoints.SERVICE_NAME},
+                    }
+                ],
+            },
+            {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{settings.prometheus_port}"]}]},
+            {"job_name": "alertmanager", "static_configs": [{"targets": [f"127.0.0.1:{settings.alertmanager_port}"]}]},
+        ],
+    }
+
+
+def alertmanager_config() -> dict[str, Any]:
+    """Local routing: every alert goes to a receiver with no integrations, visible in the web UI."""
+    return {
+        "route": {
+            "receiver": "local",
+            "group_by": ["alertname", "severity"],
+            "group_wait": "1s",
+            "group_interval": "5s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [{"name": "local"}],
+    }
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_http(url: str, timeout: float, *, expect: int = 200, alive: Callable[[], bool] | None = None) -> None:
+    """Poll ``url`` until it answers ``expect``; fail early if ``alive`` says the process died."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise StackError(f"{url}: the process exited while starting")
+        try:
+            response = requests.get(url, timeout=2)
+            if response.status_code == expect:
+                return
+            last = f"HTTP {response.status_code}: {response.text[:200]}"
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        time.sleep(0.2)
+    raise StackError(f"{url}: not ready after {timeout:.0f} s ({last})")
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path | None
+
+
+class Stack:
+    """Starts the parts in order and stops what it started, in reverse."""
+
+    def __init__(self, settings: StackSettings, *, out: IO[str] = sys.stdout) -> None:
+        self.settings = settings
+        self.state = settings.state_dir
+        self.out = out
+        self.children: list[Child] = []
+        self.postgres: EmbeddedPostgres | None = None
+        self.database_url = settings.database_url or ""
+        self._started_postgres = False
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _say(self, message: str) -> None:
+        print(message, file=self.out, flush=True)
+
+    def _secret(self, name: str) -> str:
+        """A random value kept in .local/<name> (mode 0600), the same across restarts."""
+        path = self.state / name
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def _spawn(self, name: str, command: list[str], env: Mapping[str, str], *, log_to_terminal: bool = False) -> Child:
+        log_path = None if log_to_terminal else self.state / "logs" / f"{name}.log"
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            stream: Any = log_path.open("ab")
+        else:
+            stream = None
+        # A session of its own: Ctrl-C reaches only us, and we stop the parts in order.
+        process = subprocess.Popen(  # noqa: S603 - commands are built here from fixed parts
+            command,
+            env=dict(env),
+            stdout=stream,
+            stderr=subprocess.STDOUT if stream else None,
+            start_new_session=True,
+            cwd=ROOT,
+        )
+        child = Child(name, process, log_path)
+        self.children.append(child)
+        return child
+
+    def _require_port(self, port: int, variable: str, what: str) -> None:
+        if not _port_free(port):
+            raise StackError(f"{what}: port {port} on 127.0.0.1 is already in use; set {variable} to another port")
+
+    def _log_tail(self, child: Child) -> str:
+        if child.log_path is None or not child.log_path.exists():
+            return ""
+        lines = child.log_path.read_text(errors="replace").splitlines()[-15:]
+        return "\n".join(lines)
+
+    # -- parts -------------------------------------------------------------------------------
+
+    def start_database(self) -> None:
+        if self.database_url:
+            self._say("database:     DATABASE_URL (given)")
+            return
+        pg = EmbeddedPostgres(self.state / "pgdata", self.settings.pg_port)
+        if not pg.running():
+            self._require_port(self.settings.pg_port, "PG_PORT", "PostgreSQL")
+            pg.start()
+            self._started_postgres = True
+        self.postgres = pg
+        self.database_url = pg.ensure_database(DATABASE_NAME)
+        self._say(f"database:     {self.database_url}")
+
+    def app_environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "APP_ENV": "development",
+                "DATABASE_URL": self.database_url,
+                "SECRET_KEY": self._secret("secret_key"),
+                "HOST": "127.0.0.1",
+                "PORT": str(self.settings.app_port),
+                "GUNICORN_WORKERS": str(self.settings.workers),
+                "PROMETHEUS_MULTIPROC_DIR": str(self.state / "metrics-multiproc"),
+                "FAULT_STATE_PATH": str(self.state / "faults.json"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.settings.app_env)
+        return env
+
+    def prepare_schema(self) -> None:
+        env = self.app_environment()
+        for module in ("app.migrate", *(("app.seed",) if self.settings.seed else ())):
+            result = subprocess.run(  # noqa: S603
+                [sys.executable, "-m", module], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+            )
+            if result.returncode != 0:
+                raise StackError(f"{module} failed:\n{result.stdout}{result.stderr}")
+
+    def start_app(self, *, log_to_terminal: bool) -> None:
+        self._require_port(self.settings.app_port, "APP_PORT", "the service")
+        command = [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app:create_app()"]
+        child = self._spawn("app", command, self.app_environment(), log_to_terminal=log_to_terminal)
+        self._wait(child, f"{self.settings.app_url}{endpoints.READYZ}", 60)
+
+    def start_prometheus(self) -> None:
+        binary = _binary(PROMETHEUS_BIN, "prometheus")
+        self._require_port(self.settings.prometheus_port, "PROMETHEUS_PORT", "Prometheus")
+        config = self.state / "prometheus" / "prometheus.yml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(yaml.safe_dump(prometheus_config(self.settings), sort_keys=False))
+        command = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.state / 'prometheus' / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.settings.prometheus_port}",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=7d",
+            "--enable-feature=exemplar-storage",
+        ]
+        child = self._spawn("prometheus", command, os.environ)
+        self._wait(child, f"{self.settings.prometheus_url}/-/ready", 60)
+
+    def start_alertmanager(self) -> None:
+        binary = _binary(ALERTMANAGER_BIN, "prometheus-alertmanager")
+        self._require_port(self.settings.alertmanager_port, "ALERTMANAGER_PORT", "Alertmanager")
+        config = self.state / "alertmanager" / "alertmanager.yml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(yaml.safe_dump(alertmanager_config(), sort_keys=False))
+        command = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={self.state / 'alertmanager' / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.settings.alertmanager_port}",
+            "--cluster.listen-address=",  # one local instance: no gossip port
+        ]
+        child = self._spawn("alertmanager", command, os.environ)
+        self._wait(child, f"{self.settings.alertmanager_url}/-/ready", 60)
+
+    def _wait(self, child: Child, url: str, timeout: float) -> None:
+        try:
+            wait_http(url, timeout, alive=lambda: child.process.poll() is None)
+        except StackError as exc:
+            tail = self._log_tail(child)
+            raise StackError(
+                f"{child.name}: {exc}" + (f"\nlast lines of {child.log_path}:\n{tail}" if tail else "")
+            ) from None
+
+    # -- whole stack -------------------------------------------------------------------------
+
+    def start(self, *, app_logs_to_terminal: bool = False) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        try:
+            self.start_database()
+            self.prepare_schema()
+            self.start_alertmanager()
+            self.start_app(log_to_terminal=app_logs_to_terminal)
+            self.start_prometheus()
+        except BaseException:
+            self.stop()
+            raise
+        self._write_state()
+
+    def _write_state(self) -> None:
+        state = {
+            "pid": os.getpid(),
+            "app_url": self.settings.app_url,
+            "prometheus_url": self.settings.prometheus_url,
+            "alertmanager_url": self.settings.alertmanager_url,
+            "database_url": self.database_url,
+            "children": {child.name: child.process.pid for child in self.children},
+        }
+        (self.state / "stack.json").write_text(json.dumps(state, indent=2))
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop what this stack started, newest first; leave anything else alone."""
+        while self.children:
+            child = self.children.pop()
+            if child.process.poll() is None:
+                child.process.terminate()
+                try:
+                    child.process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+        if self._started_postgres and self.postgres is not None:
+            self.postgres.stop()
+            self._started_postgres = False
+        (self.state / "stack.json").unlink(missing_ok=True)
+
+    def urls(self) -> str:
+        s = self.settings
+        return "\n".join(
+            [
+                f"  task board     {s.app_url}/",
+                f"  JSON API       {s.app_url}{endpoints.API_PREFIX}/tasks   (OpenAPI: {s.app_url}{endpoints.OPENAPI})",
+                f"  metrics        {s.app_url}{endpoints.METRICS}",
+                f"  Prometheus     {s.prometheus_url}/   (targets: /targets, rules: /rules, alerts: /alerts)",
+                f"  Alertmanager   {s.alertmanager_url}/",
+            ]
+        )
+
+
+def _binary(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise StackError(f"{name} not found: install the Debian package {package} (make run does this)")
+    return path
+
+
+def run(settings: StackSettings) -> int:
+    stack = Stack(settings)
+    stopping = False
+
+    def _stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        stack.start(app_logs_to_terminal=True)
+    except StackError as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nThe local stack is up (state in {settings.state_dir}):\n{stack.urls()}\n\nCtrl-C stops it.", flush=True)
+    try:
+        while not stopping:
+            for child in stack.children:
+                if child.process.poll() is not None:
+                    print(f"make run: {child.name} exited with {child.process.returncode}; stopping", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("\nstopping the local stack…", flush=True)
+        stack.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["run", "config"], help="run the stack, or print the Prometheus config")
+    args = parser.parse_args(argv)
+    try:
+        settings = StackSettings.from_env(os.environ)
+    except StackError as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "config":
+        print(yaml.safe_dump(prometheus_config(settings), sort_keys=False))
+        return 0
+    return run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
