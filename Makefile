@@ -9,6 +9,9 @@ MAKEFLAGS += --no-print-directory
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov has a virtualenv of its own: its bundled hcl2 module clashes with python-hcl2.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 DEBS := local/install-debian-packages.sh
 
 # Debian packages per purpose (binaries the tests and the local stack run for real).
@@ -39,11 +42,16 @@ $(VENV)/.test.stamp: $(VENV)/.run.stamp tests/requirements.txt
 	$(PY) -m pip install -q -r tests/requirements.txt
 	@touch $@
 
+$(CHECKOV_VENV)/.stamp: tests/requirements-checkov.txt | $(PY)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r tests/requirements-checkov.txt
+	@touch $@
+
 .PHONY: deps-run deps-test
 deps-run: $(VENV)/.run.stamp
 	@./$(DEBS) $(DEBS_RUN)
 
-deps-test: $(VENV)/.test.stamp
+deps-test: $(VENV)/.test.stamp $(CHECKOV_VENV)/.stamp
 	@./$(DEBS) $(DEBS_TEST)
 
 # ---------------------------------------------------------------------------------------------
@@ -86,11 +94,15 @@ format: deps-test ## Rewrite Python files in the project's format
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: lock
+.PHONY: lock
+PIP_COMPILE = ../$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links
+
 lock: $(VENV)/.test.stamp ## Re-pin requirements*.txt from the requirements*.in files
-	cd app && ../$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
-	cd local && ../$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
-	cd tests && ../$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+	cd app && $(PIP_COMPILE) -o requirements.txt requirements.in
+	cd local && $(PIP_COMPILE) -o requirements.txt requirements.in
+	cd tests && $(PIP_COMPILE) -o requirements.txt requirements.in
+	cd tests && $(PIP_COMPILE) -o requirements-checkov.txt requirements-checkov.in
 
 .PHONY: clean
 clean: ## Remove the virtualenv and reports (keeps the local database in .local/)
-	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) reports .mypy_cache .ruff_cache .pytest_cache
