@@ -34,7 +34,8 @@ def _reject_constant(name: str) -> Any:
 def read_body(schema_name: str) -> dict[str, Any]:
     """The request's JSON body, checked in order: media type (415), size (413), syntax (400), schema (422)."""
     if not request.is_json:
-        raise APIError(415, "Content-Type must be application/json")
+        got = request.mimetype or "nothing"
+        raise APIError(415, f"Content-Type: must be application/json, got {got}", field="Content-Type")
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
     try:
         body = json.loads(raw, parse_constant=_reject_constant)

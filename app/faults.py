@@ -124,7 +124,7 @@ class FaultInjector:
 
     def _put(self) -> Response:
         if not request.is_json:
-            raise APIError(415, "the body must be application/json")
+            raise APIError(415, "Content-Type: must be application/json", field="Content-Type")
         body = request.get_json(silent=True)
         if body is None:
             raise APIError(400, "the body is not valid JSON", error="invalid_json")

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from app.errors import APIError
-from app.tasks import STATUSES, InvalidCursor, Status, decode_cursor
+from app.tasks import MAX_ID, STATUSES, Status
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,17 @@ def parse_list_query(
     if status is not None and status not in STATUSES:
         raise APIError(400, f"status: must be one of {', '.join(STATUSES)}", field="status")
 
-    before = None
-    if (cursor := args.get("cursor")) is not None:
-        try:
-            before = decode_cursor(cursor)
-        except InvalidCursor:
-            raise APIError(400, "cursor: not a cursor this service issued", field="cursor") from None
-
-    limit = default_limit
-    if (raw := args.get("limit")) is not None:
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= max_limit:
-            raise APIError(400, f"limit: must be an integer from 1 to {max_limit}", field="limit")
-        limit = int(raw)
+    before = _integer(args, "cursor", 1, MAX_ID, "the next_cursor of a previous page")
+    limit = _integer(args, "limit", 1, max_limit) or default_limit
     return ListQuery(status=status, before=before, limit=limit)
+
+
+def _integer(args: Mapping[str, str], name: str, low: int, high: int, what: str = "") -> int | None:
+    raw = args.get(name)
+    if raw is None:
+        return None
+    # isascii() first: str.isdigit() accepts other scripts' digits, which int() would also take.
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        hint = f" ({what})" if what else ""
+        raise APIError(400, f"{name}: must be an integer from {low} to {high}{hint}", field=name)
+    return int(raw)

@@ -22,6 +22,9 @@ log = logging.getLogger("taskboard.migrate")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+# The advisory lock app/migrations/env.py takes: any fixed 64-bit number unique to our migrations.
+MIGRATION_LOCK_KEY = 0x7461736B626F61  # "taskboa"
+
 
 def alembic_config(database_url: str) -> Config:
     """An Alembic configuration for this package, without an alembic.ini."""

@@ -89,8 +89,8 @@ def build_spec(max_limit: int, default_limit: int) -> dict[str, Any]:
                         {
                             "name": "cursor",
                             "in": "query",
-                            "description": "The `next_cursor` of the previous page.",
-                            "schema": {"type": "string", "minLength": 1},
+                            "description": "The `next_cursor` of the previous page: list tasks older than it.",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
                         },
                         {"name": "status", "in": "query", "schema": _STATUS},
                     ],
@@ -180,7 +180,7 @@ def build_spec(max_limit: int, default_limit: int) -> dict[str, Any]:
                     "additionalProperties": False,
                     "properties": {
                         "items": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
-                        "next_cursor": {"type": ["string", "null"]},
+                        "next_cursor": {"type": ["integer", "null"], "minimum": 1},
                     },
                 },
                 "TaskCreate": {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -36,7 +34,6 @@ _UPDATE = (
 )
 _DELETE = "DELETE FROM tasks WHERE id = %s"
 _STATS = "SELECT status, count(*) FROM tasks GROUP BY status"
-_CURSOR_PREFIX = "t1:"
 
 
 @dataclass(frozen=True)
@@ -59,34 +56,14 @@ class Task:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of tasks, newest first, and the cursor of the next (older) page if there is one."""
+    """One page of tasks, newest first, and the cursor of the next (older) page if there is one.
+
+    The cursor is the id of the page's last task ("older than this"), like Stripe's
+    ``starting_after``: an integer the OpenAPI document can describe exactly, stable under inserts.
+    """
 
     items: list[Task]
-    next_cursor: str | None
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor that this service did not issue."""
-
-
-def encode_cursor(task_id: int) -> str:
-    """An opaque cursor meaning "tasks older than ``task_id``"."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{task_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """The task id a cursor from :func:`encode_cursor` holds; :class:`InvalidCursor` otherwise."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        raise InvalidCursor(cursor) from None
-    if not text.startswith(_CURSOR_PREFIX):
-        raise InvalidCursor(cursor)
-    digits = text[len(_CURSOR_PREFIX) :]
-    if not digits.isdigit() or not digits.isascii() or not 1 <= int(digits) <= MAX_ID:
-        raise InvalidCursor(cursor)
-    return int(digits)
+    next_cursor: int | None
 
 
 def _task(row: tuple[Any, ...]) -> Task:
@@ -108,7 +85,7 @@ class TaskStore:
         rows = self._db.run("list_tasks", work, idempotent=True)
         items = rows[:limit]
         more = len(rows) > limit
-        return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more and items else None)
+        return Page(items=items, next_cursor=items[-1].id if more and items else None)
 
     def get(self, task_id: int) -> Task | None:
         if not 1 <= task_id <= MAX_ID:

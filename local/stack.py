@@ -6,6 +6,7 @@ by git), so the database survives restarts. Ports and the database come from the
 
     APP_PORT (8000)  PROMETHEUS_PORT (9090)  ALERTMANAGER_PORT (9093)  PG_PORT (55432)
     DATABASE_URL     use this PostgreSQL instead of the embedded one
+    STACK_STATE_DIR  where state lives (.local/ in the repository)
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class StackSettings:
             "alertmanager_port": _port(env, "ALERTMANAGER_PORT", ALERTMANAGER_PORT),
             "pg_port": _port(env, "PG_PORT", PG_PORT),
             "database_url": env.get("DATABASE_URL") or None,
+            "state_dir": Path(env["STACK_STATE_DIR"]).resolve() if env.get("STACK_STATE_DIR") else DEFAULT_STATE_DIR,
         }
         values.update(overrides)
         return cls(**values)
@@ -221,6 +223,8 @@ class Stack:
             start_new_session=True,
             cwd=ROOT,
         )
+        if stream is not None:
+            stream.close()  # the child holds its own descriptor
         child = Child(name, process, log_path)
         self.children.append(child)
         return child

@@ -5,8 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, make_url, pool, text
 
-# Any fixed 64-bit number, unique to this application's migrations.
-MIGRATION_LOCK_KEY = 0x7461736B626F61  # "taskboa"
+from app.migrate import MIGRATION_LOCK_KEY
 
 
 def run_migrations_online() -> None:

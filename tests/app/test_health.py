@@ -1,0 +1,105 @@
+"""Liveness never touches the database; readiness follows PostgreSQL down and back up, and shutdown."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+
+from app import endpoints
+from app import metric_names as names
+from app.migrate import upgrade
+from local.postgres import EmbeddedPostgres
+from local.stack import Stack
+from tests.app.test_metrics import samples
+from tests.conftest import app_config, free_port
+
+API = endpoints.API_PREFIX
+
+
+def test_healthz_needs_no_database_and_readyz_says_why() -> None:
+    from app import create_app
+
+    app = create_app(app_config("postgresql://nobody@127.0.0.1:1/nothing"))
+    client = app.test_client()
+    assert client.get(endpoints.HEALTHZ).status_code == 200
+    ready = client.get(endpoints.READYZ)
+    assert ready.status_code == 503
+    assert ready.get_json()["status"] == "unavailable"
+    assert ready.get_json()["reason"].startswith("database:")
+
+
+def test_readyz_turns_503_when_shutting_down(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get(endpoints.READYZ).status_code == 200
+    app.extensions["health"].shutting_down()
+    response = client.get(endpoints.READYZ)
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unavailable", "reason": "shutting down"}
+    assert client.get(endpoints.HEALTHZ).status_code == 200
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL of this test's own, so stopping it harms no other test."""
+    pg = EmbeddedPostgres(tmp_path / "pg", free_port())
+    pg.start()
+    yield pg
+    pg.stop(mode="immediate")
+
+
+def _wait_for(url: str, status: int, timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if requests.get(url, timeout=timeout).status_code == status:
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not answer {status} within {timeout} s")
+
+
+def test_readiness_follows_a_database_outage_and_recovers_without_restart(
+    own_postgres: EmbeddedPostgres, served_app: Callable[..., Stack]
+) -> None:
+    url = own_postgres.ensure_database("outage")
+    upgrade(url)
+    stack = served_app(workers=2, database_url=url)
+    base = stack.settings.app_url
+    app_pid = stack.children[-1].process.pid
+    created = requests.post(f"{base}{API}/tasks", json={"title": "before the outage"}, timeout=5).json()
+    assert requests.get(f"{base}{endpoints.READYZ}", timeout=5).status_code == 200
+
+    own_postgres.stop(mode="fast")
+    stopped_at = time.monotonic()
+    took = _wait_for(f"{base}{endpoints.READYZ}", 503, 2.0)
+    assert took <= 2.0
+    reason = requests.get(f"{base}{endpoints.READYZ}", timeout=5).json()["reason"]
+    assert reason.startswith("database:")
+    assert requests.get(f"{base}{endpoints.HEALTHZ}", timeout=5).status_code == 200
+
+    refused = requests.post(f"{base}{API}/tasks", json={"title": "during the outage"}, timeout=5)
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "database_unavailable"
+    assert refused.headers["Retry-After"] == "1"
+    assert requests.get(f"{base}{API}/stats", timeout=5).status_code == 503
+    assert time.monotonic() - stopped_at < 10
+
+    own_postgres.start()
+    _wait_for(f"{base}{endpoints.READYZ}", 200, 10.0)
+    # Pooled connections died with the server; reads retry on a fresh one, so recovery is immediate.
+    assert requests.get(f"{base}{API}/tasks/{created['id']}", timeout=5).json()["title"] == "before the outage"
+    statuses = [requests.get(f"{base}{API}/stats", timeout=5).status_code for _ in range(10)]
+    assert statuses == [200] * 10
+    assert requests.post(f"{base}{API}/tasks", json={"title": "after"}, timeout=5).status_code in (201, 503)
+    assert requests.post(f"{base}{API}/tasks", json={"title": "after again"}, timeout=5).status_code == 201
+    assert stack.children[-1].process.pid == app_pid and stack.children[-1].process.poll() is None
+
+    text = requests.get(f"{base}{endpoints.METRICS}", timeout=5).text
+    errors = sum(v for _, v in samples(text, names.DB_ERRORS.total))
+    assert errors >= 2  # the refused write and the refused read were counted
