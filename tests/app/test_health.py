@@ -16,7 +16,7 @@ from app.migrate import upgrade
 from local.postgres import EmbeddedPostgres
 from local.stack import Stack
 from tests.app.test_metrics import samples
-from tests.conftest import app_config, free_port
+from tests.conftest import ROOT, app_config, free_port
 
 API = endpoints.API_PREFIX
 
@@ -103,3 +103,30 @@ def test_readiness_follows_a_database_outage_and_recovers_without_restart(
     text = requests.get(f"{base}{endpoints.METRICS}", timeout=5).text
     errors = sum(v for _, v in samples(text, names.DB_ERRORS.total))
     assert errors >= 2  # the refused write and the refused read were counted
+
+
+def test_gunicorn_sigterm_hook_turns_readiness_off_before_stopping(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    import runpy
+    import signal
+
+    # Loading the config file sets PROMETHEUS_MULTIPROC_DIR; monkeypatch puts the environment back.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent-for-this-test")
+    hooks = runpy.run_path(str(ROOT / "app" / "gunicorn.conf.py"))
+    stopped: list[int] = []
+
+    class Worker:
+        wsgi = app
+
+        def handle_exit(self, signum: int, _frame: object) -> None:
+            stopped.append(signum)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        hooks["post_worker_init"](Worker())
+        signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped == [signal.SIGTERM]
+    response = app.test_client().get(endpoints.READYZ)
+    assert response.status_code == 503
+    assert response.get_json()["reason"] == "shutting down"
