@@ -16,7 +16,8 @@ DEBS := local/install-debian-packages.sh
 
 # Debian packages per purpose (binaries the tests and the local stack run for real).
 DEBS_RUN := prometheus prometheus-alertmanager
-DEBS_TEST := $(DEBS_RUN) chromium
+DEBS_IMAGE := podman buildah runc debootstrap
+DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) chromium
 
 # pytest arguments, e.g. `make test PYTEST_ARGS="-k api -x"`.
 PYTEST_ARGS ?=
@@ -68,6 +69,17 @@ migrate: deps-run ## Apply database migrations to DATABASE_URL
 .PHONY: seed
 seed: deps-run ## Insert the sample tasks into DATABASE_URL (idempotent)
 	$(PY) -m app.seed
+
+# ---------------------------------------------------------------------------------------------
+# Image
+
+.PHONY: image
+image: deps-run ## Build the service image with docker or podman (pulls the base image)
+	$(PY) -m local.image build --tag dev
+
+.PHONY: image-test
+image-test: deps-test ## Build the image offline with podman and run it read-only, non-root, against PostgreSQL
+	$(PY) -m pytest -s tests/app/test_image.py
 
 # ---------------------------------------------------------------------------------------------
 # Checks
