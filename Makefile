@@ -19,6 +19,10 @@ DEBS_RUN := prometheus prometheus-alertmanager
 DEBS_IMAGE := podman buildah runc debootstrap
 DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) chromium
 
+# pip on these machines warns about every configured file:// index that lacks a package; keep
+# errors, drop that noise.
+PIP_INSTALL = 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2) $(PY) -m pip install -q
+
 # pytest arguments, e.g. `make test PYTEST_ARGS="-k api -x"`.
 PYTEST_ARGS ?=
 
@@ -33,19 +37,19 @@ help: ## List the targets
 $(PY):
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || ./$(DEBS) python3-venv
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 
 $(VENV)/.run.stamp: $(PY) app/requirements.txt local/requirements.txt
-	$(PY) -m pip install -q -r local/requirements.txt
+	$(PIP_INSTALL) -r local/requirements.txt
 	@touch $@
 
 $(VENV)/.test.stamp: $(VENV)/.run.stamp tests/requirements.txt
-	$(PY) -m pip install -q -r tests/requirements.txt
+	$(PIP_INSTALL) -r tests/requirements.txt
 	@touch $@
 
 $(CHECKOV_VENV)/.stamp: tests/requirements-checkov.txt | $(PY)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install -q -r tests/requirements-checkov.txt
+	2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2) \
+	  $(CHECKOV_VENV)/bin/python -m pip install -q -r tests/requirements-checkov.txt
 	@touch $@
 
 .PHONY: deps-run deps-test
@@ -69,6 +73,14 @@ migrate: deps-run ## Apply database migrations to DATABASE_URL
 .PHONY: seed
 seed: deps-run ## Insert the sample tasks into DATABASE_URL (idempotent)
 	$(PY) -m app.seed
+
+# ---------------------------------------------------------------------------------------------
+# Load
+
+.PHONY: bench
+bench: deps-run ## Benchmark: the service vs a bare WSGI baseline vs itself uninstrumented (wrk; reports/bench/)
+	@./$(DEBS) wrk
+	$(PY) -m loadtest.bench
 
 # ---------------------------------------------------------------------------------------------
 # Image

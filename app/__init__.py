@@ -44,7 +44,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     tracing.init_app(app)
     logs.init_app(app)
     metrics = Metrics()
-    metrics.init_app(app, version=settings.build_version, commit=settings.build_commit)
+    if settings.metrics_enabled:
+        metrics.init_app(app, version=settings.build_version, commit=settings.build_commit)
+    else:
+        app.extensions["metrics"] = metrics  # still counted in memory, never exposed
     faults = None
     if settings.fault_injection_enabled:
         faults = FaultInjector(settings.fault_state_path, settings.fault_injection_token, metrics)

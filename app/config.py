@@ -97,6 +97,7 @@ class Settings:
     api_max_limit: int
     proxy_hops: int
     log_level: str
+    metrics_enabled: bool
     fault_injection_enabled: bool
     fault_injection_token: str
     fault_state_path: str
@@ -158,6 +159,8 @@ class Settings:
             api_max_limit=api_max_limit,
             proxy_hops=_int(env, "PROXY_HOPS", 0, 0, 5),
             log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            # Off only to measure what instrumentation costs (make bench); every deployment keeps it on.
+            metrics_enabled=_bool(env, "METRICS_ENABLED", True),
             fault_injection_enabled=fault_enabled,
             fault_injection_token=fault_token if fault_enabled else "",
             fault_state_path=_text(

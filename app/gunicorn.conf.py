@@ -91,7 +91,9 @@ def post_fork(server: Any, worker: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """On SIGTERM turn /readyz to 503 first, then let gunicorn finish in-flight requests and exit."""
-    health = worker.wsgi.extensions["health"]
+    health = getattr(worker.wsgi, "extensions", {}).get("health")
+    if health is None:  # another WSGI app under this config (the bench baseline)
+        return
     stop = worker.handle_exit
 
     def _terminate(signum: int, frame: Any) -> None:

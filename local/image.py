@@ -117,12 +117,11 @@ def ensure_offline_base(eng: Engine) -> str:
             for path in (Path(rootfs) / leftover).glob("*"):
                 if path.is_file():
                     path.unlink()
-        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)  # noqa: S603,S607
         env = {**os.environ, **dict(eng.env)}
-        imported = subprocess.run(  # noqa: S603
-            eng.command("import", "-", OFFLINE_BASE), stdin=tar.stdout, env=env, capture_output=True, check=False
-        )
-        tar.wait()
+        with subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE) as tar:  # noqa: S603,S607
+            imported = subprocess.run(  # noqa: S603
+                eng.command("import", "-", OFFLINE_BASE), stdin=tar.stdout, env=env, capture_output=True, check=False
+            )
         if imported.returncode != 0:
             raise ImageError(f"importing the base image failed: {imported.stderr.decode(errors='replace')}")
     return OFFLINE_BASE
@@ -131,10 +130,14 @@ def ensure_offline_base(eng: Engine) -> str:
 def build_wheelhouse() -> None:
     """Wheels for app/requirements.txt, built on the host (where PyPI is reachable)."""
     WHEELS.mkdir(parents=True, exist_ok=True)
-    subprocess.run(  # noqa: S603
+    result = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "pip", "wheel", "-q", "-r", str(ROOT / "app" / "requirements.txt"), "-w", str(WHEELS)],
-        check=True,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if result.returncode != 0:
+        raise ImageError(f"building the wheelhouse failed:\n{result.stdout}{result.stderr}")
 
 
 def git_revision() -> str:

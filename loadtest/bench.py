@@ -1,0 +1,305 @@
+"""`make bench`: the service against a bare baseline, interleaved in one run on one machine.
+
+Three servers under the same gunicorn config file and settings, on one PostgreSQL:
+  (a) baseline      loadtest/baseline.py — bare WSGI + psycopg2, the same SELECT and JSON;
+  (b) instrumented  the service: traces exported over OTLP/HTTP to a local sink, metrics, JSON logs;
+  (c) bare service  the same service with tracing off, METRICS_ENABLED=false and LOG_LEVEL=WARNING.
+wrk drives GET /api/v1/tasks/<id> on 127.0.0.1 (-t2 -c32 by default), rounds interleaved a, b, c, a, …,
+and the medians are compared as ratios: b/a and b/c. Only ratios within one run mean anything.
+Targets (reported, never asserted): b/a ≥ 0.60, b/c ≥ 0.85, p99(b) ≤ 25 ms at 32 connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from app import endpoints
+from app.migrate import upgrade
+from local.postgres import EmbeddedPostgres
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "reports" / "bench"
+TARGETS = {"b/a": 0.60, "b/c": 0.85, "p99_b_ms": 25.0}
+ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Measurement:
+    variant: str
+    round: int
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    label: str
+    app: str
+    env: dict[str, str]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """Accepts OTLP/HTTP exports and drops them: the collector's cost is not the service's."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _duration_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not match:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def parse_wrk(output: str) -> tuple[float, float, float, int]:
+    """Requests/s, p50 and p99 (ms), and errors (non-2xx plus socket errors) from `wrk --latency`."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _duration_ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _duration_ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if non_2xx := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output):
+        errors += int(non_2xx.group(1))
+    if sockets := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+        errors += sum(int(n) for n in sockets.groups())
+    return rps, p50, p99, errors
+
+
+def wrk(url: str, seconds: int, connections: int, threads: int) -> str:
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise SystemExit("make bench: wrk not found (the Debian package wrk; make bench installs it)")
+    result = subprocess.run(  # noqa: S603
+        [binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+@contextmanager
+def servers(variants: list[Variant], database_url: str, workdir: Path) -> Iterator[dict[str, str]]:
+    """Start one gunicorn per variant; yield their base URLs."""
+    processes: list[subprocess.Popen[bytes]] = []
+    urls: dict[str, str] = {}
+    try:
+        for variant in variants:
+            port = _free_port()
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+                "APP_ENV": "production",
+                "SECRET_KEY": "bench-secret-key-0123456789abcdef0123",
+                "DATABASE_URL": database_url,
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                "GUNICORN_WORKERS": os.environ.get("GUNICORN_WORKERS", "2"),
+                "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{variant.key}"),
+                **variant.env,
+            }
+            log = (workdir / f"{variant.key}.log").open("wb")
+            processes.append(
+                subprocess.Popen(  # noqa: S603
+                    [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", variant.app],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            log.close()
+            urls[variant.key] = f"http://127.0.0.1:{port}"
+        for key, url in urls.items():
+            _wait(f"{url}{endpoints.API_PREFIX}/tasks/1", key)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+
+
+def _wait(url: str, key: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"make bench: server {key} did not answer {url}")
+
+
+def seed(url: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO tasks (title, status) SELECT 'bench task ' || n, 'todo' FROM generate_series(1, %s) AS n",
+            (ROWS,),
+        )
+    conn.close()
+
+
+def summarise(measurements: list[Measurement], variants: list[Variant]) -> dict[str, Any]:
+    medians: dict[str, dict[str, float]] = {}
+    for variant in variants:
+        rows = [m for m in measurements if m.variant == variant.key]
+        medians[variant.key] = {
+            "requests_per_second": statistics.median(m.requests_per_second for m in rows),
+            "p50_ms": statistics.median(m.p50_ms for m in rows),
+            "p99_ms": statistics.median(m.p99_ms for m in rows),
+            "errors": sum(m.errors for m in rows),
+        }
+    a, b, c = (medians[k]["requests_per_second"] for k in ("a", "b", "c"))
+    ratios = {"b/a": round(b / a, 3), "b/c": round(b / c, 3), "p99_b_ms": medians["b"]["p99_ms"]}
+    return {
+        "variants": {v.key: v.label for v in variants},
+        "medians": medians,
+        "ratios": ratios,
+        "targets": TARGETS,
+        "met": {
+            "b/a": ratios["b/a"] >= TARGETS["b/a"],
+            "b/c": ratios["b/c"] >= TARGETS["b/c"],
+            "p99_b_ms": ratios["p99_b_ms"] <= TARGETS["p99_b_ms"],
+        },
+    }
+
+
+def markdown(summary: dict[str, Any], settings: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmark: GET /api/v1/tasks/<id>",
+        "",
+        f"wrk -t{settings['threads']} -c{settings['connections']}, {settings['rounds']} interleaved rounds of "
+        f"{settings['seconds']} s, gunicorn {settings['workers']} sync workers, one machine ({os.cpu_count()} cores).",
+        "",
+        "| variant | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, label in summary["variants"].items():
+        m = summary["medians"][key]
+        rps, p50, p99 = m["requests_per_second"], m["p50_ms"], m["p99_ms"]
+        lines.append(f"| ({key}) {label} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {m['errors']} |")
+    r, t, met = summary["ratios"], summary["targets"], summary["met"]
+    lines += [
+        "",
+        "| ratio | measured | target | met |",
+        "|---|---:|---:|:---:|",
+        f"| b/a (service vs bare baseline) | {r['b/a']:.2f} | ≥ {t['b/a']:.2f} | {'yes' if met['b/a'] else 'no'} |",
+        f"| b/c (instrumented vs not) | {r['b/c']:.2f} | ≥ {t['b/c']:.2f} | {'yes' if met['b/c'] else 'no'} |",
+        f"| p99 of (b), ms | {r['p99_b_ms']:.1f} | ≤ {t['p99_b_ms']:.0f} | {'yes' if met['p99_b_ms'] else 'no'} |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="length of each measured run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPORTS)
+    args = parser.parse_args(argv)
+
+    sink = ThreadingHTTPServer(("127.0.0.1", _free_port()), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink_url = f"http://127.0.0.1:{sink.server_address[1]}"
+    variants = [
+        Variant("a", "bare WSGI + psycopg2 baseline", "loadtest.baseline:application", {}),
+        Variant(
+            "b",
+            "service, fully instrumented (OTLP traces, metrics, JSON logs)",
+            "app:create_app()",
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "OTEL_SERVICE_NAME": "taskboard-bench", "LOG_LEVEL": "INFO"},
+        ),
+        Variant(
+            "c",
+            "service, instrumentation off",
+            "app:create_app()",
+            {"METRICS_ENABLED": "false", "LOG_LEVEL": "WARNING"},
+        ),
+    ]
+    settings = {
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "connections": args.connections,
+        "threads": args.threads,
+        "workers": int(os.environ.get("GUNICORN_WORKERS", "2")),
+    }
+    measurements: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="taskboard-bench-") as tmp:
+        workdir = Path(tmp)
+        pg = EmbeddedPostgres(workdir / "pg", _free_port())
+        pg.start()
+        try:
+            url = pg.ensure_database("bench")
+            upgrade(url)
+            seed(url)
+            with servers(variants, url, workdir) as urls:
+                target = f"{endpoints.API_PREFIX}/tasks/{ROWS // 2}"
+                for round_number in range(1, args.rounds + 1):
+                    for variant in variants:
+                        wrk(f"{urls[variant.key]}{target}", 2, args.connections, args.threads)  # warm-up
+                        rps, p50, p99, errors = parse_wrk(
+                            wrk(f"{urls[variant.key]}{target}", args.seconds, args.connections, args.threads)
+                        )
+                        measurements.append(Measurement(variant.key, round_number, rps, p50, p99, errors))
+                        print(
+                            f"round {round_number} ({variant.key}): {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+                        )
+        finally:
+            pg.stop(mode="immediate")
+            sink.shutdown()
+
+    summary = summarise(measurements, variants)
+    summary["settings"] = settings
+    summary["runs"] = [asdict(m) for m in measurements]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(summary, indent=2))
+    report = markdown(summary, settings)
+    (args.out / "bench.md").write_text(report)
+    print("\n" + report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
