@@ -77,6 +77,10 @@ seed: deps-run ## Insert the sample tasks into DATABASE_URL (idempotent)
 # ---------------------------------------------------------------------------------------------
 # Load
 
+.PHONY: loadtest
+loadtest: deps-test ## Locust web UI on :8089 against the local stack (or LOCUST_HOST)
+	$(PY) -m loadtest.webui
+
 .PHONY: bench
 bench: deps-run ## Benchmark: the service vs a bare WSGI baseline vs itself uninstrumented (wrk; reports/bench/)
 	@./$(DEBS) wrk

@@ -7,10 +7,12 @@ DATABASE_URL names another server, on which the tests create and drop their own 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -34,6 +36,26 @@ def free_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def outside_pytest_tmp(prefix: str) -> Iterator[Path]:
+    """A private folder for PostgreSQL data, outside pytest's temporary tree.
+
+    PostgreSQL runs as another user, which must traverse the folder's parents; pytest keeps its
+    tree mode 0700 (and resets it), so data folders live in their own /tmp directory instead.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"taskboard-{prefix}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def private_tmp() -> Iterator[Path]:
+    with outside_pytest_tmp("test") as path:
+        yield path
 
 
 class PostgresServer:
@@ -72,20 +94,21 @@ class PostgresServer:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def pg_server() -> Iterator[PostgresServer]:
     external = os.environ.get("DATABASE_URL")
     if external:
         server = PostgresServer(external, None)
         yield server
         server.drop_all()
         return
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", free_port())
-    embedded.start()
-    server = PostgresServer(embedded.url(), embedded)
-    try:
-        yield server
-    finally:
-        embedded.stop(mode="immediate")
+    with outside_pytest_tmp("pg") as folder:
+        embedded = EmbeddedPostgres(folder / "data", free_port())
+        embedded.start()
+        server = PostgresServer(embedded.url(), embedded)
+        try:
+            yield server
+        finally:
+            embedded.stop(mode="immediate")
 
 
 @pytest.fixture(scope="session")

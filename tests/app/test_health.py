@@ -44,9 +44,9 @@ def test_readyz_turns_503_when_shutting_down(app: Flask) -> None:
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+def own_postgres(private_tmp: Path) -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL of this test's own, so stopping it harms no other test."""
-    pg = EmbeddedPostgres(tmp_path / "pg", free_port())
+    pg = EmbeddedPostgres(private_tmp / "pg", free_port())
     pg.start()
     yield pg
     pg.stop(mode="immediate")

@@ -55,11 +55,11 @@ def _stop(process: subprocess.Popen[str]) -> str:
 
 
 @pytest.fixture
-def stack_env(tmp_path: Path) -> dict[str, str]:
+def stack_env(private_tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
         {
-            "STACK_STATE_DIR": str(tmp_path / "state"),
+            "STACK_STATE_DIR": str(private_tmp / "state"),
             "APP_PORT": str(free_port()),
             "PROMETHEUS_PORT": str(free_port()),
             "ALERTMANAGER_PORT": str(free_port()),
