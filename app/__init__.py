@@ -35,7 +35,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.env == "production",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         TESTING=settings.env == "test",
     )
 

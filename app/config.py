@@ -7,6 +7,7 @@ import secrets
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -63,8 +64,30 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return value
 
 
+def read_database_url_file(path: str) -> str:
+    """The URL held in ``path`` (a mounted Secret), checked like DATABASE_URL."""
+    try:
+        url = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"DATABASE_URL_FILE: cannot read {path}: {exc.strerror}") from None
+    if not url:
+        raise ConfigError(f"DATABASE_URL_FILE: {path} is empty")
+    if urlsplit(url).scheme not in {"postgresql", "postgres"}:
+        raise ConfigError(f"DATABASE_URL_FILE: {path} must hold a postgresql:// URL")
+    return url
+
+
 def database_url_from(env: Mapping[str, str]) -> str:
-    """DATABASE_URL, checked; the one setting the migration and seed commands need."""
+    """The database URL from DATABASE_URL or DATABASE_URL_FILE (exactly one), checked.
+
+    The file form exists for password rotation: the service re-reads it when it changes (app/db.py),
+    so a rotated RDS password reaches new connections without a restart.
+    """
+    inline, path = env.get("DATABASE_URL", "").strip(), env.get("DATABASE_URL_FILE", "").strip()
+    if inline and path:
+        raise ConfigError("DATABASE_URL: set either DATABASE_URL or DATABASE_URL_FILE, not both")
+    if path:
+        return read_database_url_file(path)
     url = _text(env, "DATABASE_URL")
     if urlsplit(url).scheme not in {"postgresql", "postgres"}:
         raise ConfigError("DATABASE_URL: must be a postgresql:// URL")
@@ -87,6 +110,7 @@ class Settings:
     env: Environment
     secret_key: str
     database_url: str
+    database_url_file: str | None
     db_pool_min: int
     db_pool_max: int
     db_statement_timeout_ms: int
@@ -98,6 +122,7 @@ class Settings:
     proxy_hops: int
     log_level: str
     metrics_enabled: bool
+    session_cookie_secure: bool
     fault_injection_enabled: bool
     fault_injection_token: str
     fault_state_path: str
@@ -149,6 +174,7 @@ class Settings:
             env=app_env,
             secret_key=secret_key,
             database_url=database_url,
+            database_url_file=env.get("DATABASE_URL_FILE", "").strip() or None,
             db_pool_min=pool_min,
             db_pool_max=pool_max,
             db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
@@ -161,6 +187,8 @@ class Settings:
             log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             # Off only to measure what instrumentation costs (make bench); every deployment keeps it on.
             metrics_enabled=_bool(env, "METRICS_ENABLED", True),
+            # Cookies only over HTTPS in production; a dev or test deployment behind HTTPS sets it too.
+            session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", app_env == "production"),
             fault_injection_enabled=fault_enabled,
             fault_injection_token=fault_token if fault_enabled else "",
             fault_state_path=_text(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import select
 import threading
 import time
@@ -12,12 +14,15 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.pool
 
+from app.config import ConfigError, read_database_url_file
+
 if TYPE_CHECKING:
     from flask import Flask
 
     from app.config import Settings
     from app.metrics import Metrics
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Cursor = psycopg2.extensions.cursor
 
@@ -35,14 +40,43 @@ class Database:
 
     def __init__(self) -> None:
         self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
+        self._pool_url = ""
         self._lock = threading.Lock()
         self._settings: Settings | None = None
         self._metrics: Metrics | None = None
+        self._url = ""
+        self._url_stamp: tuple[int, int, int] | None = None
 
     def init_app(self, app: Flask, settings: Settings, metrics: Metrics) -> None:
         self._settings = settings
         self._metrics = metrics
+        self._url = settings.database_url
         app.extensions["db"] = self
+
+    def url(self) -> str:
+        """The URL new connections use: DATABASE_URL, or DATABASE_URL_FILE as it reads now.
+
+        The file is a mounted Secret that External Secrets refreshes when RDS rotates the master
+        password; the kubelet swaps it atomically. A change is noticed by stat() on the next use.
+        """
+        path = self.settings.database_url_file
+        if path is None:
+            return self.settings.database_url
+        try:
+            st = os.stat(path)
+        except OSError:
+            return self._url  # briefly absent during the kubelet's swap: keep what we had
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp != self._url_stamp:
+            try:
+                url = read_database_url_file(path)
+            except ConfigError as exc:
+                log.warning("keeping the previous database URL: %s", exc)
+                return self._url
+            if url != self._url:
+                log.info("database credentials changed; new connections use them")
+            self._url, self._url_stamp = url, stamp
+        return self._url
 
     @property
     def settings(self) -> Settings:
@@ -65,19 +99,20 @@ class Database:
         }
 
     def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
-        if self._pool is None:
+        url = self.url()
+        if self._pool is None or url != self._pool_url:
             with self._lock:
-                if self._pool is None:
+                if self._pool is None or url != self._pool_url:
                     s = self.settings
                     # Created with minconn=0 so that building the pool never connects: a worker
                     # that starts while PostgreSQL is down stays up and reports it through /readyz.
-                    pool = psycopg2.pool.ThreadedConnectionPool(
-                        0, s.db_pool_max, s.database_url, **self.connect_kwargs()
-                    )
+                    pool = psycopg2.pool.ThreadedConnectionPool(0, s.db_pool_max, url, **self.connect_kwargs())
                     # psycopg2 keeps at most `minconn` idle connections and closes the rest on
                     # return; raise it now that construction is done.
                     pool.minconn = s.db_pool_min
-                    self._pool = pool
+                    # A previous pool (old credentials) is dropped, not closed: connections still
+                    # checked out of it go back to it, and it closes them when it is collected.
+                    self._pool, self._pool_url = pool, url
                     if self._metrics is not None:
                         self._metrics.pool_max.set(s.db_pool_max)
         return self._pool
@@ -139,7 +174,7 @@ class Database:
         conn = None
         try:
             conn = psycopg2.connect(
-                self.settings.database_url,
+                self.url(),
                 async_=True,
                 connect_timeout=self.settings.db_connect_timeout_s,
                 application_name="taskboard-readyz",

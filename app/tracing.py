@@ -57,12 +57,19 @@ def install_provider(exporter: SpanExporter | None = None, env: Mapping[str, str
     else:
         processor = SimpleSpanProcessor(exporter)
 
-    attributes = {
+    # Defaults only: what OTEL_RESOURCE_ATTRIBUTES or OTEL_SERVICE_NAME say wins (uat and prod both
+    # run APP_ENV=production, so their overlays name the deployment environment there).
+    given = {
+        item.split("=", 1)[0].strip() for item in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",") if "=" in item
+    }
+    if env.get("OTEL_SERVICE_NAME"):
+        given.add("service.name")
+    defaults = {
+        "service.name": endpoints.SERVICE_NAME,
         "service.version": env.get("BUILD_VERSION", "dev"),
         "deployment.environment.name": env.get("APP_ENV", "production"),
     }
-    if not env.get("OTEL_SERVICE_NAME"):
-        attributes["service.name"] = endpoints.SERVICE_NAME
+    attributes = {key: value for key, value in defaults.items() if key not in given}
     # The sampler comes from OTEL_TRACES_SAMPLER / _ARG (default: parent-based, always on).
     provider = TracerProvider(resource=Resource.create(attributes))
     provider.add_span_processor(processor)

@@ -154,7 +154,6 @@ def build(tag: str, *, offline: bool, version: str = "dev") -> tuple[Engine, str
         extra = ["--pull=never", "--network", "none", "--build-arg", f"BASE_IMAGE={base}"]
     else:
         eng = engine()
-        WHEELS.mkdir(parents=True, exist_ok=True)  # COPY needs the folder, even empty
         extra = []
     reference = f"{IMAGE}:{tag}"
     args = ["build", *extra, "-f", str(DOCKERFILE), "-t", reference]

@@ -122,6 +122,10 @@ class EmbeddedPostgres:
         )
         self.wait_ready()
 
+    def reload(self) -> None:
+        """Re-read postgresql.conf and pg_hba.conf."""
+        self._run("pg_ctl", "reload", "-D", str(self.data_dir))
+
     def stop(self, mode: str = "fast") -> None:
         if self.running():
             self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.data_dir))

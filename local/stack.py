@@ -71,6 +71,9 @@ class StackSettings:
     evaluation_interval: str = "5s"
     workers: int = 2
     seed: bool = True
+    # The drill switch (app/faults.py), on for the local stack so `make slo-check` can drill against
+    # it; its token is kept in .local/fault_token.
+    fault_injection: bool = True
     app_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -133,18 +136,27 @@ def prometheus_config(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def alertmanager_config() -> dict[str, Any]:
-    """Local routing: every alert goes to a receiver with no integrations, visible in the web UI."""
-    return {
-        "route": {
-            "receiver": "local",
-            "group_by": ["alertname", "severity"],
-            "group_wait": "1s",
-            "group_interval": "5s",
-            "repeat_interval": "1h",
-        },
-        "receivers": [{"name": "local"}],
-    }
+ALERTMANAGER_ROUTING = ROOT / "observability" / "alertmanager" / "alertmanager.yml"
+# Global settings that are not about an integration (endpoints, credentials); the rest is dropped offline.
+_OFFLINE_GLOBALS = frozenset({"resolve_timeout"})
+
+
+def alertmanager_config(source: Path = ALERTMANAGER_ROUTING) -> dict[str, Any]:
+    """The repository's routing (observability/alertmanager/alertmanager.yml), made to work offline.
+
+    Same routing tree, grouping, inhibition and receiver names; no receiver has an integration, so
+    nothing is sent anywhere and no secret file is needed. The web UI shows which receiver each
+    alert reached.
+    """
+    return offline_routing(yaml.safe_load(source.read_text()))
+
+
+def offline_routing(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with every receiver reduced to its name and integration-only settings removed."""
+    offline = {key: value for key, value in config.items() if key not in {"global", "receivers", "templates"}}
+    offline["global"] = {k: v for k, v in config.get("global", {}).items() if k in _OFFLINE_GLOBALS}
+    offline["receivers"] = [{"name": receiver["name"]} for receiver in config.get("receivers", [])]
+    return offline
 
 
 def _port_free(port: int) -> bool:
@@ -269,6 +281,9 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.settings.fault_injection:
+            env["FAULT_INJECTION_ENABLED"] = "true"
+            env["FAULT_INJECTION_TOKEN"] = self._secret("fault_token")
         env.update(self.settings.app_env)
         return env
 
@@ -353,6 +368,13 @@ class Stack:
             "alertmanager_url": self.settings.alertmanager_url,
             "database_url": self.database_url,
             "children": {child.name: child.process.pid for child in self.children},
+            "state_dir": str(self.state),
+            "scrape_interval": self.settings.scrape_interval,
+            "evaluation_interval": self.settings.evaluation_interval,
+            "fault_token_file": str(self.state / "fault_token") if self.settings.fault_injection else None,
+            "embedded_postgres": (
+                {"data_dir": str(self.postgres.data_dir), "port": self.postgres.port} if self.postgres else None
+            ),
         }
         (self.state / "stack.json").write_text(json.dumps(state, indent=2))
 

@@ -203,6 +203,7 @@ def served_app(tmp_path: Path, migrated_database: Callable[[], str]) -> Iterator
             database_url=url,
             workers=workers,
             seed=False,
+            fault_injection=False,  # tests that drill turn it on through FAULT_INJECTION_* themselves
             app_env={"APP_ENV": "test", "SECRET_KEY": TEST_SECRET, **env},
         )
         settings.state_dir.mkdir(parents=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app import create_app
@@ -88,3 +90,29 @@ def test_redact_url_hides_only_the_password() -> None:
         "postgresql://svc:***@db:5432/x?sslmode=require"
     )
     assert redact_url("postgresql://svc@db/x") == "postgresql://svc@db/x"
+
+
+def test_database_url_can_come_from_a_file(tmp_path: Path) -> None:
+    url_file = tmp_path / "url"
+    url_file.write_text("postgresql://svc:rotated@db:5432/taskboard\n")
+    s = settings(DATABASE_URL="<unset>", DATABASE_URL_FILE=str(url_file))
+    assert s.database_url == "postgresql://svc:rotated@db:5432/taskboard"
+    assert s.database_url_file == str(url_file)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(None, "cannot read"), ("", "is empty"), ("mysql://x/y", "must hold a postgresql:// URL")],
+)
+def test_a_bad_database_url_file_is_named(tmp_path: Path, content: str | None, message: str) -> None:
+    url_file = tmp_path / "url"
+    if content is not None:
+        url_file.write_text(content)
+    with pytest.raises(ConfigError, match=rf"^DATABASE_URL_FILE: .*{message}"):
+        settings(DATABASE_URL="<unset>", DATABASE_URL_FILE=str(url_file))
+
+
+def test_database_url_and_its_file_are_exclusive(tmp_path: Path) -> None:
+    (tmp_path / "url").write_text("postgresql://a@b/c")
+    with pytest.raises(ConfigError, match=r"^DATABASE_URL: set either"):
+        settings(DATABASE_URL_FILE=str(tmp_path / "url"))

@@ -144,6 +144,7 @@ def test_spans_reach_an_otlp_http_receiver_over_the_wire(served_app: Callable[..
             OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
             OTEL_BSP_SCHEDULE_DELAY="100",
             OTEL_SERVICE_NAME="taskboard-wire-test",
+            OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=uat,k8s.namespace.name=taskboard",
         )
         response = requests.post(
             f"{stack.settings.app_url}{API}/tasks",
@@ -175,6 +176,10 @@ def test_spans_reach_an_otlp_http_receiver_over_the_wire(served_app: Callable[..
         resource = ours[0][0].resource
         attributes = {a.key: a.value.string_value for a in resource.attributes}
         assert attributes["service.name"] == "taskboard-wire-test"
+        # What the deployment says wins over the defaults (APP_ENV is "test" here).
+        assert attributes["deployment.environment.name"] == "uat"
+        assert attributes["k8s.namespace.name"] == "taskboard"
+        assert attributes["service.version"] == "dev"
     finally:
         server.shutdown()
         server.server_close()
