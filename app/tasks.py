@@ -82,7 +82,7 @@ class TaskStore:
             cur.execute(_LIST, {"status": status, "before": before, "limit": limit + 1})
             return [_task(row) for row in cur.fetchall()]
 
-        rows = self._db.run("list_tasks", work, idempotent=True)
+        rows = self._db.run("list_tasks", work, idempotent=True, one_statement=True)
         items = rows[:limit]
         more = len(rows) > limit
         return Page(items=items, next_cursor=items[-1].id if more and items else None)
@@ -96,7 +96,7 @@ class TaskStore:
             row = cur.fetchone()
             return _task(row) if row else None
 
-        return self._db.run("get_task", work, idempotent=True)
+        return self._db.run("get_task", work, idempotent=True, one_statement=True)
 
     def create(self, title: str, status: Status = "todo") -> Task:
         def work(cur: Cursor) -> Task:
@@ -105,7 +105,7 @@ class TaskStore:
             assert row is not None
             return _task(row)
 
-        return self._db.run("create_task", work)
+        return self._db.run("create_task", work, one_statement=True)
 
     def update(self, task_id: int, changes: dict[str, Any]) -> tuple[Task, Status] | None:
         """Apply ``changes`` (title and/or status); return the task and its status before, or None."""
@@ -132,7 +132,7 @@ class TaskStore:
             cur.execute(_DELETE, (task_id,))
             return bool(cur.rowcount)
 
-        return self._db.run("delete_task", work)
+        return self._db.run("delete_task", work, one_statement=True)
 
     def stats(self) -> dict[str, int]:
         """Task counts by status, every status present, plus ``total``."""
@@ -141,7 +141,7 @@ class TaskStore:
             cur.execute(_STATS)
             return dict(cur.fetchall())
 
-        counts = self._db.run("task_stats", work, idempotent=True)
+        counts = self._db.run("task_stats", work, idempotent=True, one_statement=True)
         result: dict[str, int] = {status: int(counts.get(status, 0)) for status in STATUSES}
         result["total"] = sum(result.values())
         return result

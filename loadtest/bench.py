@@ -3,9 +3,11 @@
 Three servers under the same gunicorn config file and settings, on one PostgreSQL:
   (a) baseline      loadtest/baseline.py — bare WSGI + psycopg2, the same SELECT and JSON;
   (b) instrumented  the service: traces exported over OTLP/HTTP to a local sink, metrics, JSON logs;
-  (c) bare service  the same service with tracing off, METRICS_ENABLED=false and LOG_LEVEL=WARNING.
-wrk drives GET /api/v1/tasks/<id> on 127.0.0.1 (-t2 -c32 by default), rounds interleaved a, b, c, a, …,
-and the medians are compared as ratios: b/a and b/c. Only ratios within one run mean anything.
+  (c) bare service  the same service with tracing off, METRICS_ENABLED=false and LOG_LEVEL=WARNING;
+  (d) sampled       (b) with 10 % of traces sampled at the source (OTEL_TRACES_SAMPLER), for comparison.
+wrk drives GET /api/v1/tasks/<id> on 127.0.0.1 (-t2 -c32 by default), rounds interleaved a, b, d, c, …,
+and the medians are compared as ratios: b/a and b/c (plus c/a and d/c to read them). Only ratios within
+one run mean anything.
 Targets (reported, never asserted): b/a ≥ 0.60, b/c ≥ 0.85, p99(b) ≤ 25 ms at 32 connections.
 """
 
@@ -190,8 +192,14 @@ def summarise(measurements: list[Measurement], variants: list[Variant]) -> dict[
             "p99_ms": statistics.median(m.p99_ms for m in rows),
             "errors": sum(m.errors for m in rows),
         }
-    a, b, c = (medians[k]["requests_per_second"] for k in ("a", "b", "c"))
-    ratios = {"b/a": round(b / a, 3), "b/c": round(b / c, 3), "p99_b_ms": medians["b"]["p99_ms"]}
+    a, b, c, d = (medians[k]["requests_per_second"] for k in ("a", "b", "c", "d"))
+    ratios = {
+        "b/a": round(b / a, 3),
+        "b/c": round(b / c, 3),
+        "p99_b_ms": medians["b"]["p99_ms"],
+        "c/a": round(c / a, 3),
+        "d/c": round(d / c, 3),
+    }
     return {
         "variants": {v.key: v.label for v in variants},
         "medians": medians,
@@ -227,6 +235,9 @@ def markdown(summary: dict[str, Any], settings: dict[str, Any]) -> str:
         f"| b/a (service vs bare baseline) | {r['b/a']:.2f} | ≥ {t['b/a']:.2f} | {'yes' if met['b/a'] else 'no'} |",
         f"| b/c (instrumented vs not) | {r['b/c']:.2f} | ≥ {t['b/c']:.2f} | {'yes' if met['b/c'] else 'no'} |",
         f"| p99 of (b), ms | {r['p99_b_ms']:.1f} | ≤ {t['p99_b_ms']:.0f} | {'yes' if met['p99_b_ms'] else 'no'} |",
+        "",
+        f"For reading them: c/a (the framework's cost) {r['c/a']:.2f}; d/c (instrumented with 10 % head "
+        f"sampling vs none) {r['d/c']:.2f}.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -250,6 +261,18 @@ def main(argv: list[str] | None = None) -> int:
             "service, fully instrumented (OTLP traces, metrics, JSON logs)",
             "app:create_app()",
             {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "OTEL_SERVICE_NAME": "taskboard-bench", "LOG_LEVEL": "INFO"},
+        ),
+        Variant(
+            "d",
+            "service, instrumented, 10 % of traces sampled at the source",
+            "app:create_app()",
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
+                "OTEL_SERVICE_NAME": "taskboard-bench",
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": "0.1",
+                "LOG_LEVEL": "INFO",
+            },
         ),
         Variant(
             "c",
