@@ -1,0 +1,121 @@
+"""Every rule file: promtool-clean, every alert complete (severity, summary, description, runbook), every
+metric it reads either exposed by the service, recorded by a rule, or on the cluster metrics list."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app import metric_names as names
+from observability import cluster_metrics, generate, promql
+from observability.links import RUNBOOK_BASE_URL, RUNBOOK_DIR, runbook_path
+from observability.rules import SEVERITIES
+from tests.observability.tools import promtool
+
+RULE_FILES = sorted(generate.RULES_DIR.glob("*.yml"))
+SERVICE_SERIES = {series for metric in names.ALL for series in metric.series}
+RUNBOOK_SECTIONS = ("## What it means", "## How to check", "## How to mitigate")
+
+
+def rules(kind: str) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            found += [(path.name, rule) for rule in group["rules"] if kind in rule]
+    return found
+
+
+ALERTS = rules("alert")
+RECORDED = {rule["record"] for _, rule in rules("record")}
+
+
+def test_rules_directory_holds_exactly_the_generated_files() -> None:
+    expected = {f.filename for f, _ in generate.rule_files()}
+    on_disk = {p.name for p in generate.RULES_DIR.iterdir() if p.suffix in {".yml", ".yaml"}}
+    assert on_disk == expected
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
+def test_promtool_check_rules_is_clean(path: Path) -> None:
+    result = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+    assert "WARNING" not in result.stdout + result.stderr
+
+
+def test_alert_names_are_unique() -> None:
+    names_ = [rule["alert"] for _, rule in ALERTS]
+    assert len(names_) == len(set(names_))
+
+
+@pytest.mark.parametrize(("file", "rule"), ALERTS, ids=[rule["alert"] for _, rule in ALERTS])
+def test_every_alert_is_complete_and_has_its_runbook(file: str, rule: dict[str, Any]) -> None:
+    name = rule["alert"]
+    assert rule["labels"]["severity"] in SEVERITIES
+    annotations = rule["annotations"]
+    assert annotations["summary"].strip()
+    assert len(annotations["description"]) > 40
+    assert annotations["runbook_url"] == f"{RUNBOOK_BASE_URL}/{name}.md"
+    assert RUNBOOK_BASE_URL.startswith("https://github.com/") and RUNBOOK_BASE_URL.endswith("/docs/runbooks")
+    page = runbook_path(name)
+    assert page.is_file(), f"{name}: {page} is missing"
+    text = page.read_text()
+    assert re.search(rf"^# {name}$", text, re.MULTILINE), f"{page.name}: the title must be the alert name"
+    positions = [text.find(section) for section in RUNBOOK_SECTIONS]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), f"{page.name}: {RUNBOOK_SECTIONS}"
+    for start, end in zip(positions, [*positions[1:], len(text)], strict=True):
+        body = text[start:end].split("\n", 1)[1].strip()
+        assert len(body) > 80, f"{page.name}: a section is (nearly) empty"
+
+
+def test_no_runbook_without_an_alert() -> None:
+    alerts = {rule["alert"] for _, rule in ALERTS}
+    pages = {p.stem for p in RUNBOOK_DIR.glob("*.md")} - {"README"}
+    assert pages == alerts
+
+
+def test_runbooks_link_only_to_runbooks_that_exist() -> None:
+    for page in RUNBOOK_DIR.glob("*.md"):
+        for target in re.findall(r"\]\(([A-Za-z]+)\.md\)", page.read_text()):
+            assert (RUNBOOK_DIR / f"{target}.md").is_file(), f"{page.name} links to {target}.md"
+
+
+def test_runbooks_name_only_metrics_that_exist() -> None:
+    families = {metric.name for metric in names.ALL}
+    known = SERVICE_SERIES | families | cluster_metrics.listed() | RECORDED
+    prefixes = (names.NAMESPACE + "_", "kube_", "aws_", "fluentbit_", "rollout_", "container_", "slo:")
+    for page in RUNBOOK_DIR.glob("*.md"):
+        mentioned = set(re.findall(r"\b([a-z][a-z0-9_]*(?::[a-z0-9_]+)*)\b", page.read_text()))
+        unknown = {m for m in mentioned if m.startswith(prefixes) and m not in known}
+        assert not unknown, f"{page.name} names metrics nobody exposes: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("kind", ["alert", "record"])
+def test_every_metric_a_rule_reads_is_exposed_recorded_or_listed(kind: str) -> None:
+    known = SERVICE_SERIES | cluster_metrics.listed() | RECORDED
+    for file, rule in rules(kind):
+        unknown = promql.metric_names(rule["expr"]) - known
+        assert not unknown, f"{file} {rule.get(kind)}: {sorted(unknown)} is neither exposed, recorded nor listed"
+
+
+def test_the_metric_scanner_sees_what_rules_select() -> None:
+    expr = (
+        'sum by (namespace) (rate(taskboard_http_requests_total{route!~"/a|/b",status=~"5.."}[5m]))\n'
+        "/ on (sloth_id) group_left\n"
+        'slo:error_budget:ratio{sloth_id="x"} > (14.4 * 0.001) and absent(up{job="y"}) or vector(1)'
+    )
+    assert promql.metric_names(expr) == {"taskboard_http_requests_total", "slo:error_budget:ratio", "up"}
+
+
+def test_cluster_metric_list_names_its_sources() -> None:
+    for exporter in cluster_metrics.exporters().values():
+        assert exporter.source.startswith("https://"), exporter.name
+        assert exporter.version, exporter.name
+        assert exporter.metrics, exporter.name
+    with pytest.raises(KeyError):
+        cluster_metrics.metric("kube-state-metrics", "kube_pod_restarts_total")
