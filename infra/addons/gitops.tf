@@ -56,6 +56,7 @@ resource "helm_release" "argocd_root_app" {
     repo_url        = "https://github.com/${local.platform.github_repository}.git"
     target_revision = var.argocd_target_revision
     path            = var.argocd_apps_path
+    environment     = var.environment
   })]
 
   depends_on = [
