@@ -81,6 +81,14 @@ seed: deps-run ## Insert the sample tasks into DATABASE_URL (idempotent)
 loadtest: deps-test ## Locust web UI on :8089 against the local stack (or LOCUST_HOST)
 	$(PY) -m loadtest.webui
 
+.PHONY: slo-check
+slo-check: deps-test ## The SLO gate: Locust load, SLIs vs objectives, drills that must fire alerts (reports/slo/)
+	$(PY) -m loadtest.slo_check
+
+.PHONY: hpa-test
+hpa-test: deps-test ## Scale test on a real cluster: load it, assert replicas rise, no page alert, replicas fall
+	$(PY) -m loadtest.hpa_test
+
 .PHONY: bench
 bench: deps-run ## Benchmark: the service vs a bare WSGI baseline vs itself uninstrumented (wrk; reports/bench/)
 	@./$(DEBS) wrk
@@ -134,3 +142,21 @@ lock: $(VENV)/.test.stamp ## Re-pin requirements*.txt from the requirements*.in 
 .PHONY: clean
 clean: ## Remove the virtualenv and reports (keeps the local database in .local/)
 	rm -rf $(VENV) $(CHECKOV_VENV) reports .mypy_cache .ruff_cache .pytest_cache
+
+# ---------------------------------------------------------------------------------------------
+# Observability and dashboards
+
+.PHONY: observability
+observability: $(VENV)/.run.stamp ## Render rules, runbooks, data sources, trace pipeline from observability/
+	$(PY) -m observability.generate
+
+.PHONY: dashboards
+dashboards: $(VENV)/.test.stamp ## Render dashboards/generated/*.json from the grafanalib sources
+	$(PY) -m dashboards.generate
+
+.PHONY: k8s-generate
+k8s-generate: $(VENV)/.run.stamp ## Derive k8s/ rules, dashboards, canary analysis and locustfile from their sources
+	$(PY) -m k8s.generate
+
+.PHONY: generate
+generate: observability dashboards k8s-generate ## Every generator, in dependency order (output is committed)
