@@ -15,7 +15,7 @@ from app.db import Database
 from app.faults import FaultInjector
 from app.health import Health
 from app.metrics import Metrics
-from app.tasks import TaskStore
+from app.tasks import OPERATIONS, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    if settings.metrics_enabled:
+        metrics.declare_series(app, OPERATIONS)
 
     log.info(
         "taskboard ready to serve",

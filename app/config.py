@@ -151,8 +151,10 @@ class Settings:
 
         database_url = database_url_from(env)
 
+        # A sync gunicorn worker serves one request at a time and needs one connection: a bigger
+        # pool would only hold idle RDS connections and hide saturation from the pool metrics.
         pool_min = _int(env, "DB_POOL_MIN", 1, 0, 100)
-        pool_max = _int(env, "DB_POOL_MAX", 4, 1, 100)
+        pool_max = _int(env, "DB_POOL_MAX", 1, 1, 100)
         if pool_min > pool_max:
             raise ConfigError(f"DB_POOL_MIN: must not exceed DB_POOL_MAX ({pool_max}), got {pool_min}")
 

@@ -13,6 +13,7 @@ from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 from app import endpoints
+from app import metric_names as names
 from app.metrics import current_route
 
 ACCESS_LOGGER = "taskboard.access"
@@ -36,8 +37,8 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         context = trace.get_current_span().get_span_context()
         if context.is_valid:
-            record.trace_id = format(context.trace_id, "032x")
-            record.span_id = format(context.span_id, "016x")
+            setattr(record, names.TRACE_ID, format(context.trace_id, "032x"))
+            setattr(record, names.SPAN_ID, format(context.span_id, "016x"))
         if has_request_context() and "request_id" in g and not hasattr(record, "request_id"):
             record.request_id = g.request_id
         # The access line is built from the method, route template and status alone, so it is the

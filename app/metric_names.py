@@ -20,6 +20,14 @@ OPERATION = "operation"  # a named database query, e.g. "get_task"
 FAULT = "fault"  # "latency" or "error"
 VERSION = "version"
 COMMIT = "commit"
+# The exemplar label on latency buckets, and the log field, that carries a trace id: the Prometheus
+# data source links it to Jaeger, OpenSearch searches logs by it.
+TRACE_ID = "trace_id"
+SPAN_ID = "span_id"
+
+# The server errors the service answers with (500: a fault, injected or not; 503: PostgreSQL did not
+# answer). Their series exist from the start, so rate() sees the first burst (app/metrics.py).
+SERVER_ERROR_STATUSES: tuple[str, ...] = ("500", "503")
 
 # Label values the service emits when a request matched no route or used an unknown method, so
 # that a scan of random URLs cannot grow the number of series.

@@ -96,6 +96,24 @@ class Metrics:
         app.teardown_request(self._teardown)
         app.add_url_rule(endpoints.METRICS, "metrics", self._expose, methods=["GET"])
 
+    def declare_series(self, app: Flask, operations: tuple[str, ...]) -> None:
+        """Create, at zero, the error series an SLO or alert reads.
+
+        A counter series is born with its first increment, and rate() cannot see the increment a
+        series is born with: without this, the first burst of 5xx after a start would be invisible
+        to the availability SLI. Every route × method × server-error status, and every operation's
+        database errors, exist from the first scrape.
+        """
+        for rule in app.url_map.iter_rules():
+            if rule.rule in endpoints.OPERATIONAL_PATHS or rule.endpoint == "static":
+                continue
+            route = route_template(rule.rule)
+            for method in sorted((rule.methods or set()) & _KNOWN_METHODS - {"HEAD", "OPTIONS"}):
+                for status in names.SERVER_ERROR_STATUSES:
+                    self.requests.labels(route, method, status)
+        for operation in operations:
+            self.db_errors.labels(operation)
+
     def _start(self) -> None:
         g.metrics_started = time.perf_counter()
         self.in_flight.inc()
@@ -134,7 +152,7 @@ def _exemplar() -> dict[str, str] | None:
     context = trace.get_current_span().get_span_context()
     if not context.is_valid or not context.trace_flags.sampled:
         return None
-    return {"trace_id": format(context.trace_id, "032x")}
+    return {names.TRACE_ID: format(context.trace_id, "032x")}
 
 
 def mark_process_dead(pid: int) -> None:

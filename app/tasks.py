@@ -13,6 +13,17 @@ STATUSES: tuple[Status, ...] = ("todo", "doing", "done")
 DONE: Status = "done"
 TITLE_MAX_LENGTH = 200
 
+# The named database operations (the `operation` label of the query metrics).
+LIST, GET, CREATE, UPDATE, DELETE, STATS = (
+    "list_tasks",
+    "get_task",
+    "create_task",
+    "update_task",
+    "delete_task",
+    "task_stats",
+)
+OPERATIONS = (LIST, GET, CREATE, UPDATE, DELETE, STATS)
+
 # PostgreSQL bigint: a larger id cannot exist, and must not reach the driver as a parameter.
 MAX_ID = 2**63 - 1
 
@@ -82,7 +93,7 @@ class TaskStore:
             cur.execute(_LIST, {"status": status, "before": before, "limit": limit + 1})
             return [_task(row) for row in cur.fetchall()]
 
-        rows = self._db.run("list_tasks", work, idempotent=True, one_statement=True)
+        rows = self._db.run(LIST, work, idempotent=True, one_statement=True)
         items = rows[:limit]
         more = len(rows) > limit
         return Page(items=items, next_cursor=items[-1].id if more and items else None)
@@ -96,7 +107,7 @@ class TaskStore:
             row = cur.fetchone()
             return _task(row) if row else None
 
-        return self._db.run("get_task", work, idempotent=True, one_statement=True)
+        return self._db.run(GET, work, idempotent=True, one_statement=True)
 
     def create(self, title: str, status: Status = "todo") -> Task:
         def work(cur: Cursor) -> Task:
@@ -105,7 +116,7 @@ class TaskStore:
             assert row is not None
             return _task(row)
 
-        return self._db.run("create_task", work, one_statement=True)
+        return self._db.run(CREATE, work, one_statement=True)
 
     def update(self, task_id: int, changes: dict[str, Any]) -> tuple[Task, Status] | None:
         """Apply ``changes`` (title and/or status); return the task and its status before, or None."""
@@ -122,7 +133,7 @@ class TaskStore:
             assert row is not None
             return _task(row), before[0]
 
-        return self._db.run("update_task", work)
+        return self._db.run(UPDATE, work)
 
     def delete(self, task_id: int) -> bool:
         if not 1 <= task_id <= MAX_ID:
@@ -132,7 +143,7 @@ class TaskStore:
             cur.execute(_DELETE, (task_id,))
             return bool(cur.rowcount)
 
-        return self._db.run("delete_task", work, one_statement=True)
+        return self._db.run(DELETE, work, one_statement=True)
 
     def stats(self) -> dict[str, int]:
         """Task counts by status, every status present, plus ``total``."""
@@ -141,7 +152,7 @@ class TaskStore:
             cur.execute(_STATS)
             return dict(cur.fetchall())
 
-        counts = self._db.run("task_stats", work, idempotent=True, one_statement=True)
+        counts = self._db.run(STATS, work, idempotent=True, one_statement=True)
         result: dict[str, int] = {status: int(counts.get(status, 0)) for status in STATUSES}
         result["total"] = sum(result.values())
         return result

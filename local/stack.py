@@ -126,7 +126,9 @@ def prometheus_config(settings: StackSettings) -> dict[str, Any]:
                 "static_configs": [
                     {
                         "targets": [f"127.0.0.1:{settings.app_port}"],
-                        "labels": {"namespace": "local", "service": endpoints.SERVICE_NAME},
+                        # What the cluster's ServiceMonitor gives each series, so the dashboards'
+                        # environment and namespace variables work on the local stack too.
+                        "labels": {"namespace": "local", "service": endpoints.SERVICE_NAME, "environment": "local"},
                     }
                 ],
             },
@@ -316,6 +318,9 @@ class Stack:
             "--web.enable-lifecycle",
             "--storage.tsdb.retention.time=7d",
             "--enable-feature=exemplar-storage",
+            # Resend firing alerts every 10 s instead of every minute: the first send happens before
+            # Alertmanager is discovered, and drills should not wait a minute for the second.
+            "--rules.alert.resend-delay=10s",
         ]
         child = self._spawn("prometheus", command, os.environ)
         self._wait(child, f"{self.settings.prometheus_url}/-/ready", 60)

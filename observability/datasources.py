@@ -15,11 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app import metric_names as names
 from observability import cluster, fluentbit
 
 # The exemplar label app/metrics.py attaches to latency observations, and the log field app/logs.py
 # writes: the same W3C trace id, 32 hex digits.
-TRACE_ID = "trace_id"
+TRACE_ID = names.TRACE_ID
 # Jaeger v2's query port (chart jaegertracing/jaeger 4.x; the Service is infra/cluster.yaml tracing.service).
 JAEGER_QUERY_PORT = 16686
 # kube-prometheus-stack's default scrape interval; Grafana derives $__rate_interval from it.
