@@ -63,7 +63,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
     db = Database()
     db.init_app(app, settings, metrics)
-    app.extensions["tasks"] = TaskStore(db)
+    app.extensions["tasks"] = TaskStore(db, metrics)
     Health(db).init_app(app)
 
     security.init_app(app, proxy_hops=settings.proxy_hops)

@@ -10,21 +10,10 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from app import endpoints
 from app.errors import APIError
 from app.listing import parse_list_query
-from app.metrics import Metrics
 from app.openapi import InvalidBody, build_spec, validate_body
-from app.tasks import DONE, TaskStore
+from app.tasks import current_store
 
 bp = Blueprint("api", __name__, url_prefix=endpoints.API_PREFIX)
-
-
-def _store() -> TaskStore:
-    store: TaskStore = current_app.extensions["tasks"]
-    return store
-
-
-def _metrics() -> Metrics:
-    metrics: Metrics = current_app.extensions["metrics"]
-    return metrics
 
 
 def _reject_constant(name: str) -> Any:
@@ -62,24 +51,20 @@ def list_tasks() -> Response:
         max_limit=settings.api_max_limit,
         allowed=("status", "cursor", "limit"),
     )
-    page = _store().list(limit=query.limit, status=query.status, before=query.before)
+    page = current_store().list(limit=query.limit, status=query.status, before=query.before)
     return jsonify(items=[task.to_json() for task in page.items], next_cursor=page.next_cursor)
 
 
 @bp.post("/tasks")
 def create_task() -> tuple[Response, int, dict[str, str]]:
     body = read_body("TaskCreate")
-    task = _store().create(body["title"], body.get("status", "todo"))
-    metrics = _metrics()
-    metrics.tasks_created.inc()
-    if task.status == DONE:
-        metrics.tasks_completed.inc()
+    task = current_store().create(body["title"], body.get("status", "todo"))
     return jsonify(task.to_json()), 201, {"Location": url_for("api.get_task", task_id=task.id)}
 
 
 @bp.get("/tasks/<int:task_id>")
 def get_task(task_id: int) -> Response:
-    task = _store().get(task_id)
+    task = current_store().get(task_id)
     if task is None:
         raise APIError(404, f"task {task_id} does not exist", field="task_id")
     return jsonify(task.to_json())
@@ -88,22 +73,19 @@ def get_task(task_id: int) -> Response:
 @bp.patch("/tasks/<int:task_id>")
 def update_task(task_id: int) -> Response:
     body = read_body("TaskUpdate")
-    result = _store().update(task_id, body)
-    if result is None:
+    task = current_store().update(task_id, body)
+    if task is None:
         raise APIError(404, f"task {task_id} does not exist", field="task_id")
-    task, previous = result
-    if task.status == DONE and previous != DONE:
-        _metrics().tasks_completed.inc()
     return jsonify(task.to_json())
 
 
 @bp.delete("/tasks/<int:task_id>")
 def delete_task(task_id: int) -> tuple[str, int]:
-    if not _store().delete(task_id):
+    if not current_store().delete(task_id):
         raise APIError(404, f"task {task_id} does not exist", field="task_id")
     return "", 204
 
 
 @bp.get("/stats")
 def stats() -> Response:
-    return jsonify(_store().stats())
+    return jsonify(current_store().stats())

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from flask import current_app
 
 from app.db import Cursor, Database
+
+if TYPE_CHECKING:
+    from app.metrics import Metrics
 
 Status = Literal["todo", "doing", "done"]
 STATUSES: tuple[Status, ...] = ("todo", "doing", "done")
@@ -82,10 +87,15 @@ def _task(row: tuple[Any, ...]) -> Task:
 
 
 class TaskStore:
-    """Reads and writes tasks; every method is one committed transaction."""
+    """Reads and writes tasks; every method is one committed transaction.
 
-    def __init__(self, db: Database) -> None:
+    The business counters (tasks created, tasks completed) are counted here, after the commit, so
+    every caller counts the same way and nothing unacknowledged is counted.
+    """
+
+    def __init__(self, db: Database, metrics: Metrics | None = None) -> None:
         self._db = db
+        self._metrics = metrics
 
     def list(self, *, limit: int, status: Status | None = None, before: int | None = None) -> Page:
         def work(cur: Cursor) -> list[Task]:
@@ -116,10 +126,15 @@ class TaskStore:
             assert row is not None
             return _task(row)
 
-        return self._db.run(CREATE, work, one_statement=True)
+        task = self._db.run(CREATE, work, one_statement=True)
+        if self._metrics is not None:
+            self._metrics.tasks_created.inc()
+            if task.status == DONE:
+                self._metrics.tasks_completed.inc()
+        return task
 
-    def update(self, task_id: int, changes: dict[str, Any]) -> tuple[Task, Status] | None:
-        """Apply ``changes`` (title and/or status); return the task and its status before, or None."""
+    def update(self, task_id: int, changes: dict[str, Any]) -> Task | None:
+        """Apply ``changes`` (title and/or status); return the task as stored, or None if it does not exist."""
         if not 1 <= task_id <= MAX_ID:
             return None
 
@@ -133,7 +148,13 @@ class TaskStore:
             assert row is not None
             return _task(row), before[0]
 
-        return self._db.run(UPDATE, work)
+        result = self._db.run(UPDATE, work)
+        if result is None:
+            return None
+        task, previous = result
+        if self._metrics is not None and task.status == DONE and previous != DONE:
+            self._metrics.tasks_completed.inc()
+        return task
 
     def delete(self, task_id: int) -> bool:
         if not 1 <= task_id <= MAX_ID:
@@ -156,3 +177,9 @@ class TaskStore:
         result: dict[str, int] = {status: int(counts.get(status, 0)) for status in STATUSES}
         result["total"] = sum(result.values())
         return result
+
+
+def current_store() -> TaskStore:
+    """The store of the application handling the current request."""
+    store: TaskStore = current_app.extensions["tasks"]
+    return store

@@ -6,21 +6,10 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 
 from app.errors import APIError
 from app.listing import ListQuery, parse_list_query
-from app.metrics import Metrics
 from app.openapi import InvalidBody, validate_body
-from app.tasks import DONE, STATUSES, TaskStore
+from app.tasks import STATUSES, current_store
 
 bp = Blueprint("web", __name__)
-
-
-def _store() -> TaskStore:
-    store: TaskStore = current_app.extensions["tasks"]
-    return store
-
-
-def _metrics() -> Metrics:
-    metrics: Metrics = current_app.extensions["metrics"]
-    return metrics
 
 
 def _query() -> ListQuery:
@@ -29,7 +18,7 @@ def _query() -> ListQuery:
 
 
 def _render(query: ListQuery, *, status: int = 200, error: str | None = None, title: str = "") -> Response:
-    store = _store()
+    store = current_store()
     page = store.list(limit=query.limit, status=query.status, before=query.before)
     body = render_template(
         "index.html",
@@ -57,8 +46,7 @@ def create_task() -> Response:
     except InvalidBody as exc:
         size = current_app.config["SETTINGS"].page_size
         return _render(ListQuery(None, None, size), status=422, error=exc.detail, title=title)
-    _store().create(title)
-    _metrics().tasks_created.inc()
+    current_store().create(title)
     return redirect(url_for("web.index"), code=303)  # type: ignore[return-value]
 
 
@@ -69,10 +57,6 @@ def set_status(task_id: int) -> Response:
         validate_body("TaskUpdate", {"status": status})
     except InvalidBody as exc:
         raise APIError(422, exc.detail, field=exc.field) from None
-    result = _store().update(task_id, {"status": status})
-    if result is None:
+    if current_store().update(task_id, {"status": status}) is None:
         raise APIError(404, f"task {task_id} does not exist", field="task_id")
-    task, previous = result
-    if task.status == DONE and previous != DONE:
-        _metrics().tasks_completed.inc()
     return redirect(url_for("web.index"), code=303)  # type: ignore[return-value]

@@ -36,6 +36,7 @@ import requests
 from app import endpoints
 from app.migrate import upgrade
 from local.postgres import EmbeddedPostgres
+from local.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports" / "bench"
@@ -59,14 +60,6 @@ class Variant:
     label: str
     app: str
     env: dict[str, str]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Sink(BaseHTTPRequestHandler):
@@ -124,7 +117,7 @@ def servers(variants: list[Variant], database_url: str, workdir: Path) -> Iterat
     urls: dict[str, str] = {}
     try:
         for variant in variants:
-            port = _free_port()
+            port = free_port()
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
                 "APP_ENV": "production",
@@ -251,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPORTS)
     args = parser.parse_args(argv)
 
-    sink = ThreadingHTTPServer(("127.0.0.1", _free_port()), _Sink)
+    sink = ThreadingHTTPServer(("127.0.0.1", free_port()), _Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     sink_url = f"http://127.0.0.1:{sink.server_address[1]}"
     variants = [
@@ -291,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     measurements: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="taskboard-bench-") as tmp:
         workdir = Path(tmp)
-        pg = EmbeddedPostgres(workdir / "pg", _free_port())
+        pg = EmbeddedPostgres(workdir / "pg", free_port())
         pg.start()
         try:
             url = pg.ensure_database("bench")

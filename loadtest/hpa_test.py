@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -39,10 +37,10 @@ import requests
 import yaml
 
 from app import endpoints
+from loadtest import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = yaml.safe_load((ROOT / "infra" / "cluster.yaml").read_text())
-LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 REPORTS = ROOT / "reports" / "hpa"
 
 
@@ -145,25 +143,8 @@ def load(settings: Settings, out: Path) -> Iterator[None]:
             requests.get(f"{settings.locust_url}/stop", timeout=10)
         return
     assert settings.target
-    log = (out / "locust.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", settings.target,
-            "--users", str(settings.users), "--spawn-rate", str(settings.spawn_rate), "--only-summary",
-            "--csv", str(out / "locust"),
-        ],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    log.close()
-    try:
+    with runner.headless(settings.target, out, users=settings.users, spawn_rate=settings.spawn_rate):
         yield
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def observe(cluster: Cluster, settings: Settings, out: Path) -> Outcome:

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -35,8 +34,9 @@ import yaml
 
 from app import endpoints
 from app import metric_names as names
+from loadtest import runner
 from local.postgres import EmbeddedPostgres
-from local.stack import ROOT, Stack, StackError, StackSettings, wait_http
+from local.stack import ROOT, Stack, StackError, StackSettings, free_port, wait_http
 from observability import promql
 from observability.slo import spec as slo_spec
 from observability.slo_rules import alert_name, route_matchers
@@ -45,7 +45,6 @@ SLO_FILE = ROOT / "observability" / "slo" / "taskboard.yaml"
 DRILLS_FILE = ROOT / "loadtest" / "drills.yaml"
 RULES_DIR = ROOT / "observability" / "rules"
 ALERTMANAGER_ROUTING = ROOT / "observability" / "alertmanager" / "alertmanager.yml"
-LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 REPORTS = ROOT / "reports" / "slo"
 OWN_STATE = ROOT / ".local" / "slo-check"
 # The gate's own stack looks often, so alerts and SLIs settle within seconds.
@@ -333,14 +332,6 @@ def running_stack(state_dir: Path) -> Target | None:
     )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def start_own_stack(faults: Mapping[str, Any] | None, state_dir: Path = OWN_STATE) -> Iterator[Target]:
     """A fresh stack on free ports under ``state_dir`` (wiped first), stopped afterwards."""
@@ -352,10 +343,10 @@ def start_own_stack(faults: Mapping[str, Any] | None, state_dir: Path = OWN_STAT
         (state_dir / "faults.json").write_text(json.dumps(faults))
     settings = StackSettings(
         state_dir=state_dir,
-        app_port=_free_port(),
-        prometheus_port=_free_port(),
-        alertmanager_port=_free_port(),
-        pg_port=_free_port(),
+        app_port=free_port(),
+        prometheus_port=free_port(),
+        alertmanager_port=free_port(),
+        pg_port=free_port(),
         scrape_interval=SCRAPE_INTERVAL,
         evaluation_interval=EVALUATION_INTERVAL,
         seed=True,
@@ -543,32 +534,12 @@ class Drill:
 
 @contextmanager
 def locust(host: str, out: Path, users: int, spawn_rate: float) -> Iterator[subprocess.Popen[bytes]]:
-    """Locust headless for as long as the block runs; its CSV and HTML reports land in ``out``."""
-    log = (out / "locust.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-            "--host", host, "--users", str(users), "--spawn-rate", str(spawn_rate),
-            "--csv", str(out / "locust"), "--csv-full-history", "--html", str(out / "locust.html"),
-            "--only-summary",
-        ],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    log.close()
-    try:
-        time.sleep(max(2.0, users / spawn_rate + 1))  # every user spawned before the first phase
+    """Headless Locust for as long as the block runs, every user spawned before it starts."""
+    with runner.headless(host, out, users=users, spawn_rate=spawn_rate, history=True, html=True) as process:
+        time.sleep(max(2.0, users / spawn_rate + 1))
         if process.poll() is not None:
             raise CheckError(f"Locust exited at start; see {out / 'locust.log'}")
         yield process
-    finally:
-        if process.poll() is None:
-            # SIGINT, not SIGTERM: on SIGTERM Locust 2.x quits without writing its HTML report.
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 # -- reports ------------------------------------------------------------------------------------

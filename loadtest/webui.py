@@ -18,10 +18,10 @@ from pathlib import Path
 import requests
 
 from app import endpoints
+from loadtest.runner import LOCUSTFILE
 from local.stack import DEFAULT_STATE_DIR, Stack, StackError, StackSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 LOCUST_PORT = 8089
 DEFAULT_USERS = 20
 DEFAULT_SPAWN_RATE = 5

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,17 +24,11 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.migrate import upgrade
 from local.postgres import EmbeddedPostgres
-from local.stack import Stack, StackSettings
+from local.stack import Stack, StackSettings, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 FAULT_TOKEN = "drill-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from app import create_app
 from app.metrics import route_template
-from loadtest.webui import LOCUSTFILE
+from loadtest.runner import LOCUSTFILE
 from local.stack import Stack
 from tests.conftest import ROOT, app_config
 
