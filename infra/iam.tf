@@ -8,9 +8,9 @@
 
 locals {
   github_subject = {
-    pull_request = "repo:${var.github_repository}:pull_request"
-    branch       = "repo:${var.github_repository}:ref:refs/heads/${var.github_branch}"
-    environment  = "repo:${var.github_repository}:environment:${var.environment}"
+    pull_request = "repo:${local.github_repository}:pull_request"
+    branch       = "repo:${local.github_repository}:ref:refs/heads/${var.github_branch}"
+    environment  = "repo:${local.github_repository}:environment:${var.environment}"
   }
   aws_managed_policy = "arn:${local.partition}:iam::aws:policy"
 }
@@ -22,7 +22,7 @@ module "github_plan" {
 
   name            = "${local.name}-github-plan"
   use_name_prefix = false
-  description     = "terraform plan for ${var.environment} from ${var.github_repository} (read-only)"
+  description     = "terraform plan for ${var.environment} from ${local.github_repository} (read-only)"
 
   enable_github_oidc = true
   oidc_subjects      = [local.github_subject.pull_request, local.github_subject.branch, local.github_subject.environment]
@@ -58,7 +58,7 @@ module "github_apply" {
 
   name            = "${local.name}-github-apply"
   use_name_prefix = false
-  description     = "terraform apply for ${var.environment} from the ${var.environment} GitHub Environment of ${var.github_repository}"
+  description     = "terraform apply for ${var.environment} from the ${var.environment} GitHub Environment of ${local.github_repository}"
 
   enable_github_oidc = true
   oidc_subjects      = [local.github_subject.environment]
@@ -77,7 +77,7 @@ module "github_push" {
 
   name            = "${local.name}-github-push"
   use_name_prefix = false
-  description     = "Image push to ${local.name} ECR from ${var.github_repository}"
+  description     = "Image push to ${local.name} ECR from ${local.github_repository}"
 
   enable_github_oidc = true
   oidc_subjects      = [local.github_subject.branch, local.github_subject.environment]

@@ -6,12 +6,17 @@ provider "aws" {
   }
 }
 
-# Fails the plan when the tfvars file and the workspace disagree (run.sh checks it too, before Terraform).
+# Fails the plan when the tfvars file and the workspace disagree (run.sh checks it too, before Terraform),
+# or when cluster.yaml's repository is not owner/name (the OIDC subjects are built from it).
 data "aws_caller_identity" "current" {
   lifecycle {
     precondition {
       condition     = var.environment == terraform.workspace
       error_message = "The workspace (${terraform.workspace}) differs from environment in the tfvars (${var.environment}): use infra/run.sh -e <env>."
+    }
+    precondition {
+      condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$", local.github_repository))
+      error_message = "repository.owner_name in infra/cluster.yaml must look like owner/name."
     }
   }
 }
@@ -30,6 +35,9 @@ data "aws_availability_zones" "available" {
 locals {
   # Names shared with the Kubernetes manifests (namespaces, service accounts, labels): one file, read by both.
   cluster = yamldecode(file("${path.module}/cluster.yaml"))
+  # The GitHub repository (owner/name) whose workflows may assume the CI roles and which Argo CD syncs
+  # from: cluster.yaml, so that a fork changes it in one place for Terraform, k8s/ and observability/.
+  github_repository = local.cluster.repository.owner_name
 
   name       = "taskboard-${var.environment}"
   account_id = data.aws_caller_identity.current.account_id
@@ -46,7 +54,7 @@ locals {
     Project     = "taskboard"
     Environment = var.environment
     ManagedBy   = "terraform"
-    Repository  = var.github_repository
+    Repository  = local.github_repository
   }
 }
 

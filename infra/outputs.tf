@@ -19,7 +19,7 @@ output "account_id" {
 
 output "github_repository" {
   description = "GitHub repository (owner/name) Argo CD syncs from and whose workflows assume the CI roles"
-  value       = var.github_repository
+  value       = local.github_repository
 }
 
 output "vpc_id" {
@@ -161,5 +161,6 @@ output "overlay_env" {
     DB_SECRET_ARN               = module.db.db_instance_master_user_secret_arn
     CLUSTER_SECRET_STORE        = local.cluster.external_secrets.cluster_secret_store
     OTEL_EXPORTER_OTLP_ENDPOINT = "http://${local.cluster.tracing.service}.${local.cluster.tracing.namespace}:4318"
+    VPC_CIDR                    = module.vpc.vpc_cidr_block
   } : "${key}=${value}\n"])
 }

@@ -17,16 +17,6 @@ variable "region" {
   type        = string
 }
 
-variable "github_repository" {
-  description = "GitHub repository (owner/name) whose workflows may assume the CI roles and which Argo CD syncs from"
-  type        = string
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$", var.github_repository))
-    error_message = "github_repository must look like owner/name."
-  }
-}
-
 variable "github_branch" {
   description = "Branch whose pushes may plan and push images (the OIDC `ref:refs/heads/<branch>` subject claim)"
   type        = string

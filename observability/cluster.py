@@ -15,8 +15,9 @@ CLUSTER_FILE = ROOT / "infra" / "cluster.yaml"
 
 @dataclass(frozen=True)
 class Cluster:
-    """The namespaces and labels observability needs from infra/cluster.yaml."""
+    """The repository, namespaces and labels observability needs from infra/cluster.yaml."""
 
+    repository: str  # owner/name on GitHub
     app_namespace: str
     monitoring_namespace: str
     monitoring_release: str
@@ -40,6 +41,7 @@ def load(path: Path = CLUSTER_FILE) -> Cluster:
     data: dict[str, Any] = yaml.safe_load(path.read_text())
     monitoring = data["monitoring"]
     return Cluster(
+        repository=data["repository"]["owner_name"],
         app_namespace=data["app"]["namespace"],
         monitoring_namespace=monitoring["namespace"],
         monitoring_release=monitoring["release"],

@@ -53,7 +53,7 @@ resource "helm_release" "argocd_root_app" {
 
   values = [templatefile("${path.module}/values/argocd-apps.yaml", {
     namespace       = local.argocd_namespace
-    repo_url        = "https://github.com/${local.platform.github_repository}.git"
+    repo_url        = "https://github.com/${local.cluster.repository.owner_name}.git"
     target_revision = var.argocd_target_revision
     path            = var.argocd_apps_path
     environment     = var.environment

@@ -134,10 +134,13 @@ def alerts() -> list[Alert]:
             for_=POOL_SATURATION_FOR,
             severity="ticket",
             summary="taskboard {{ $labels.instance }} uses {{ $value | humanizePercentage }} of its connection pool",
+            # A sync gunicorn worker holds one connection (DB_POOL_MAX=1): the pool's share in use is the
+            # share of workers busy in the database. Near 100 % the pod has no idle worker left.
             description=(
                 "On average {{ $value | humanizePercentage }} of the database connections {{ $labels.instance }} "
                 f"may open were checked out over 5 minutes (threshold {POOL_SATURATION_RATIO:.0%}, for "
-                f"{POOL_SATURATION_FOR}). Requests queue for a connection; latency follows."
+                f"{POOL_SATURATION_FOR}). With one connection per sync worker, nearly every worker is busy "
+                "in the database: requests queue for a worker; latency follows."
             ),
         ),
         Alert(

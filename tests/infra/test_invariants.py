@@ -235,9 +235,9 @@ def test_the_admin_load_balancer_is_restricted_to_the_allow_list() -> None:
 def test_github_roles_trust_only_this_repository_and_exact_claims() -> None:
     subjects = platform.locals["github_subject"]
     assert set(subjects.values()) == {
-        "repo:${var.github_repository}:pull_request",
-        "repo:${var.github_repository}:ref:refs/heads/${var.github_branch}",
-        "repo:${var.github_repository}:environment:${var.environment}",
+        "repo:${local.github_repository}:pull_request",
+        "repo:${local.github_repository}:ref:refs/heads/${var.github_branch}",
+        "repo:${local.github_repository}:environment:${var.environment}",
     }
     for role in ("github_plan", "github_apply", "github_push"):
         module = platform.modules[role]
@@ -278,3 +278,32 @@ def test_prometheus_selectors_are_set_on_purpose_to_the_cluster_yaml_labels() ->
     assert "selector_labels = jsonencode(local.monitor_labels)" in re.sub(r"\s+", " ", str(monitoring))
     assert addons.locals["monitor_labels"] == "${local.cluster.monitoring.selector_labels}"
     assert cluster_names()["monitoring"]["selector_labels"] == {"prometheus": "platform"}
+
+
+def test_the_repository_is_read_from_cluster_yaml_and_checked() -> None:
+    """One place names the repository (infra/cluster.yaml, which k8s/ and observability/ read too): the CI
+    roles' trust and Argo CD's root Application are built from it, never from a second, per-account copy."""
+    owner_name = cluster_names()["repository"]["owner_name"]
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+", owner_name), owner_name
+    assert platform.locals["github_repository"] == "${local.cluster.repository.owner_name}"
+    assert platform.locals["cluster"] == '${yamldecode(file("${path.module}/cluster.yaml"))}'
+    assert "github_repository" not in platform.variables, "a variable would be a second place to name it"
+    preconditions = block(platform.data[("aws_caller_identity", "current")], "lifecycle")["precondition"]
+    assert any("local.github_repository" in check["condition"] for check in preconditions)
+    assert platform.outputs["github_repository"]["value"] == "${local.github_repository}"
+    (values,) = addons.resources[("helm_release", "argocd_root_app")]["values"]
+    assert 'repo_url = "https://github.com/${local.cluster.repository.owner_name}.git"' in values
+    assert addons.locals["cluster"] == '${yamldecode(file("${path.module}/../cluster.yaml"))}'
+
+
+def test_the_overlays_get_the_vpc_terraform_created() -> None:
+    """k8s/ network policies admit the VPC: the overlay value is the VPC module's CIDR, itself var.vpc_cidr."""
+    value = platform.outputs["overlay_env"]["value"]
+    assert re.search(r"\bVPC_CIDR = module\.vpc\.vpc_cidr_block\b", value), value
+    assert platform.modules["vpc"]["cidr"] == "${var.vpc_cidr}"
+
+
+def test_rds_max_connections_is_the_one_of_cluster_yaml() -> None:
+    """tests/k8s budgets the service's connections against cluster.yaml: the parameter group must apply it."""
+    parameters = {parameter["name"]: parameter["value"] for parameter in platform.modules["db"]["parameters"]}
+    assert parameters["max_connections"] == "${tostring(local.cluster.database.max_connections)}"

@@ -136,7 +136,7 @@ def sandbox(tmp_path: Path) -> Sandbox:
     for path in (INFRA / "addons" / "env").glob("*.tfvars"):
         shutil.copy2(path, infra / "addons" / "env" / path.name)
     (infra / "backend.hcl").write_text(BACKEND)
-    (infra / "account.tfvars").write_text('github_repository = "octo/taskboard"\n')
+    (infra / "account.tfvars").write_text('dns_zone_name = "example.com"\n')
     fake_dir = tmp_path / "fake"
     fake_dir.mkdir()
     system = tmp_path / "bin" / "system"

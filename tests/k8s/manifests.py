@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
+import os
 import re
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
+
+from app.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 K8S = ROOT / "k8s"
@@ -149,3 +155,59 @@ def env_file(path: Path) -> dict[str, str]:
         assert key not in values, f"{path.name}: {key} twice"
         values[key] = value
     return values
+
+
+def gunicorn_settings(env: dict[str, str]) -> dict[str, Any]:
+    """The settings app/gunicorn.conf.py computes from ``env``, read by running it as gunicorn would."""
+    code = (
+        "import json, os, runpy; ns = runpy.run_path('app/gunicorn.conf.py'); "
+        "print(json.dumps({k: ns[k] for k in ('bind', 'workers', 'graceful_timeout', 'keepalive')} "
+        "| {'multiproc': os.environ['PROMETHEUS_MULTIPROC_DIR']}))"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "PROMETHEUS_"))}
+    clean = {k: v for k, v in clean.items() if k not in {"PORT", "HOST", "TMPDIR"}}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+def mounted_file(workload: Doc, container_name: str, path: str) -> tuple[Doc, Doc, str]:
+    """The volume mount of ``container_name`` that holds ``path``, its volume, and the path inside the volume."""
+    item = container(workload, container_name)
+    target = PurePosixPath(path)
+    mounts = [m for m in item.get("volumeMounts", []) if target.is_relative_to(m["mountPath"])]
+    assert mounts, f"{workload['metadata']['name']}/{container_name}: nothing is mounted at {path}"
+    mount = max(mounts, key=lambda m: len(m["mountPath"]))
+    volumes = {v["name"]: v for v in pod_spec(workload).get("volumes", [])}
+    return mount, volumes[mount["name"]], target.relative_to(mount["mountPath"]).as_posix()
+
+
+# What the database URL looks like in the Secret External Secrets builds (tests/k8s/test_infra_outputs.py
+# proves the template assembles one): the stand-in for the mounted file when settings are read here.
+SAMPLE_DATABASE_URL = "postgresql://taskboard:p@db.invalid:5432/taskboard?sslmode=require"
+
+
+def service_settings(docs: list[Doc]) -> Settings:
+    """app.config.Settings as the service container would build them from the rendered manifests.
+
+    Secret values are stand-ins (a long SECRET_KEY and fault token); the mounted database URL file is a
+    temporary file holding a URL of the shape External Secrets writes.
+    """
+    workload = service_workload(docs)
+    env = config_map_env(docs, workload, "taskboard")
+    from_secrets = {
+        v["name"] for v in container(workload, "taskboard").get("env", []) if "secretKeyRef" in v.get("valueFrom", {})
+    }
+    assert "SECRET_KEY" in from_secrets
+    stand_ins = {"SECRET_KEY": "k" * 64, "FAULT_INJECTION_TOKEN": "t" * 32}
+    env.update({k: v for k, v in stand_ins.items() if k in from_secrets})
+    with tempfile.TemporaryDirectory() as directory:
+        if "DATABASE_URL_FILE" in env:
+            mounted_file(workload, "taskboard", env["DATABASE_URL_FILE"])  # it is mounted
+            stand_in = Path(directory) / "DATABASE_URL"
+            stand_in.write_text(SAMPLE_DATABASE_URL)
+            env["DATABASE_URL_FILE"] = str(stand_in)
+        return Settings.from_env(env)

@@ -29,6 +29,13 @@ def terraform_keys() -> list[str]:
     return sorted(keys)
 
 
+def tfvars_value(env: str, name: str) -> str:
+    """A string assignment of infra/env/<env>.tfvars."""
+    found = re.search(rf'^{name}\s*=\s*"([^"]+)"', (ROOT / "infra" / "env" / f"{env}.tfvars").read_text(), re.M)
+    assert found, f"infra/env/{env}.tfvars has no {name}"
+    return found[1]
+
+
 def consumed_keys() -> set[str]:
     replacements = yaml.safe_load(REPLACEMENTS.read_text())["replacements"]
     keys = set()
@@ -44,6 +51,21 @@ def test_the_overlays_consume_exactly_the_keys_terraform_writes() -> None:
     assert consumed_keys() == set(terraform_keys())
 
 
+def test_terraform_is_the_only_source_of_infrastructure_values() -> None:
+    """No value of the platform is typed into an overlay: the replacements read infra-outputs alone, and it is
+    the only local-config ConfigMap an overlay generates (the VPC CIDR once came from a second one)."""
+    replacements = yaml.safe_load(REPLACEMENTS.read_text())["replacements"]
+    assert {(item["source"]["kind"], item["source"]["name"]) for item in replacements} == {("ConfigMap", SOURCE)}
+    for env in ENVIRONMENTS:
+        kustomization = yaml.safe_load((K8S / "overlays" / env / "kustomization.yaml").read_text())
+        local_config = [
+            generator["name"]
+            for generator in kustomization.get("configMapGenerator", [])
+            if generator.get("options", {}).get("annotations", {}).get("config.kubernetes.io/local-config") == "true"
+        ]
+        assert local_config == [SOURCE], f"{env}: local-config ConfigMaps {local_config}"
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_each_committed_file_looks_like_what_run_sh_writes(env: str) -> None:
     path = K8S / "overlays" / env / "infra-outputs.env"
@@ -57,6 +79,8 @@ def test_each_committed_file_looks_like_what_run_sh_writes(env: str) -> None:
         assert accounts <= {"000000000000"}, f"{env}: {key} names a real-looking account {accounts}"
     assert values["APP_HOSTNAME"].endswith("example.com")
     assert any(re.search(r"(?:^|:)000000000000[:.]", value) for value in values.values())
+    # The VPC Terraform creates is the tfvars' vpc_cidr (infra/network.tf): the placeholder names it already.
+    assert values["VPC_CIDR"] == tfvars_value(env, "vpc_cidr")
     names = cluster()
     # Values infra derives from infra/cluster.yaml: the placeholders already agree with it.
     assert values["CLUSTER_SECRET_STORE"] == names["external_secrets"]["cluster_secret_store"]

@@ -9,14 +9,12 @@ import os
 import re
 import subprocess
 import sys
-from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
 from app import endpoints
-from app.config import Settings
 from tests.k8s.manifests import (
     ENVIRONMENTS,
     K8S,
@@ -31,10 +29,13 @@ from tests.k8s.manifests import (
     containers,
     env_file,
     find,
+    gunicorn_settings,
+    mounted_file,
     one,
     overlay,
     pod_spec,
     render,
+    service_settings,
     service_workload,
     workloads,
 )
@@ -73,23 +74,6 @@ def _seconds(duration: str) -> int:
 def _annotation_attributes(doc: Doc, annotation: str) -> dict[str, str]:
     text = doc["metadata"]["annotations"][annotation]
     return dict(item.split("=", 1) for item in text.split(","))
-
-
-def _gunicorn(env: dict[str, str]) -> dict[str, Any]:
-    """The settings app/gunicorn.conf.py computes from ``env``, read by running it as gunicorn would."""
-    code = (
-        "import json, os, runpy; ns = runpy.run_path('app/gunicorn.conf.py'); "
-        "print(json.dumps({k: ns[k] for k in ('bind', 'workers', 'graceful_timeout', 'keepalive')} "
-        "| {'multiproc': os.environ['PROMETHEUS_MULTIPROC_DIR']}))"
-    )
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "PROMETHEUS_"))}
-    clean = {k: v for k, v in clean.items() if k not in {"PORT", "HOST", "TMPDIR"}}
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    loaded: dict[str, Any] = json.loads(result.stdout)
-    return loaded
 
 
 # -- hardening -----------------------------------------------------------------------------------
@@ -201,6 +185,8 @@ def test_network_policies_match_the_platform(env: str) -> None:
     tfvars = (ROOT / "infra" / "env" / f"{env}.tfvars").read_text()
     vpc = re.search(r'^vpc_cidr\s*=\s*"([^"]+)"', tfvars, re.M)
     assert vpc, f"infra/env/{env}.tfvars has no vpc_cidr"
+    # The placeholder file agrees with the VPC Terraform creates (module.vpc's CIDR is var.vpc_cidr).
+    assert outputs["VPC_CIDR"] == vpc[1], f"{env}: infra-outputs.env VPC_CIDR is not vpc_cidr of the tfvars"
     ingress = one(docs, "NetworkPolicy", "taskboard-ingress")["spec"]["ingress"]
     egress = one(docs, "NetworkPolicy", "taskboard-egress")["spec"]["egress"]
     cidrs = [
@@ -209,7 +195,7 @@ def test_network_policies_match_the_platform(env: str) -> None:
         for peer in rule.get("from", rule.get("to", []))
         if "ipBlock" in peer
     ]
-    assert cidrs and set(cidrs) == {vpc[1]}, f"{env}: {cidrs} is not the VPC {vpc[1]}"
+    assert cidrs and set(cidrs) == {outputs["VPC_CIDR"]}, f"{env}: {cidrs} is not the VPC {outputs['VPC_CIDR']}"
 
     def namespaces(rules: list[Doc]) -> set[str]:
         return {
@@ -316,6 +302,30 @@ def test_service_monitor_scrapes_each_pod_once_as_the_services_job(target: str) 
         assert [r["replacement"] for r in relabel] == [environment]
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_series_of_the_service_carries_its_environment(env: str) -> None:
+    """The dashboards' environment variable selects on this label (the local stack sets "local"). A target
+    relabeling (applied before the scrape, so to every series of the target) with no source labels
+    matches every target and sets the label to the environment of infra-outputs.env."""
+    from observability import labels
+
+    monitor = one(overlay(env), "ServiceMonitor", "taskboard")
+    expected = env_file(K8S / "overlays" / env / "infra-outputs.env")["ENVIRONMENT"]
+    assert expected == env
+    for endpoint in monitor["spec"]["endpoints"]:
+        relabel = [r for r in endpoint.get("relabelings", []) if r.get("targetLabel") == labels.ENVIRONMENT]
+        assert len(relabel) == 1, f"{env}: endpoint {endpoint['port']} sets no (or several) {labels.ENVIRONMENT}"
+        (rule,) = relabel
+        # Prometheus' defaults: action replace, regex (.*) over the (empty) joined source labels: always matches.
+        assert rule.get("action", "replace") == "replace"
+        assert not rule.get("sourceLabels") and rule.get("regex", "(.*)") == "(.*)", rule
+        assert rule["replacement"] == expected
+        # A metric relabeling could drop or rewrite it again after the scrape.
+        assert not any(r.get("targetLabel") == labels.ENVIRONMENT for r in endpoint.get("metricRelabelings", []))
+        # With honorLabels an exposed label of the same name would win over the target's.
+        assert not endpoint.get("honorLabels"), f"{env}: honorLabels lets a scraped label override the environment"
+
+
 # -- the service's own contract ------------------------------------------------------------------
 
 
@@ -338,7 +348,7 @@ def test_shutdown_timing_adds_up(target: str) -> None:
     docs = render(target)
     workload = service_workload(docs)
     item = container(workload, "taskboard")
-    gunicorn = _gunicorn(config_map_env(docs, workload, "taskboard"))
+    gunicorn = gunicorn_settings(config_map_env(docs, workload, "taskboard"))
     pre_stop = item["lifecycle"]["preStop"]["sleep"]["seconds"]
     ingress = one(docs, "Ingress", "taskboard")
     deregistration = int(_annotation_attributes(ingress, "alb.ingress.kubernetes.io/target-group-attributes")[
@@ -362,7 +372,7 @@ def test_writable_paths_are_empty_dirs(target: str) -> None:
     """Read-only root: prometheus-client's multiprocess folder and the fault state are under /tmp, an emptyDir."""
     docs = render(target)
     workload = service_workload(docs)
-    gunicorn = _gunicorn(config_map_env(docs, workload, "taskboard"))
+    gunicorn = gunicorn_settings(config_map_env(docs, workload, "taskboard"))
     volumes = {v["name"]: v for v in pod_spec(workload)["volumes"]}
     for w in [workload, *find(docs, "Job")]:
         for item in containers(w):
@@ -373,22 +383,9 @@ def test_writable_paths_are_empty_dirs(target: str) -> None:
     assert "emptyDir" in volumes["tmp"]
 
 
-def _settings(docs: list[Doc]) -> Settings:
-    workload = service_workload(docs)
-    env = config_map_env(docs, workload, "taskboard")
-    secrets = {
-        "DATABASE_URL": "postgresql://u:p@db.invalid:5432/taskboard?sslmode=require",
-        "SECRET_KEY": "k" * 64,
-        "FAULT_INJECTION_TOKEN": "t" * 32,
-    }
-    referenced = {v["name"] for v in container(workload, "taskboard").get("env", []) if "valueFrom" in v}
-    assert {"DATABASE_URL", "SECRET_KEY"} <= referenced
-    return Settings.from_env({**env, **{k: v for k, v in secrets.items() if k in referenced}})
-
-
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_the_service_accepts_the_rendered_settings(env: str) -> None:
-    settings = _settings(overlay(env))
+    settings = service_settings(overlay(env))
     assert settings.proxy_hops == 1, "behind the ALB the service must trust exactly one proxy"
     assert settings.metrics_enabled
     if env == "dev":
@@ -404,8 +401,64 @@ def test_fault_injection_is_off_outside_dev(target: str) -> None:
         str(doc) for doc in render(target) if doc["kind"] in ("ConfigMap", "ExternalSecret", "Deployment", "Rollout")
     )
     assert "FAULT_INJECTION_TOKEN" not in text
-    settings = _settings(render(target))
+    settings = service_settings(render(target))
     assert not settings.fault_injection_enabled and settings.env == "production"
+
+
+def _serves_https_only(ingress: Doc) -> bool:
+    annotations = ingress["metadata"]["annotations"]
+    listeners = json.loads(annotations["alb.ingress.kubernetes.io/listen-ports"])
+    return all(set(listener) == {"HTTPS"} for listener in listeners) and bool(
+        annotations.get("alb.ingress.kubernetes.io/certificate-arn")
+    )
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_session_cookies_are_secure_wherever_the_service_is_served_over_https(env: str) -> None:
+    """A Secure cookie is never sent over plain HTTP. APP_ENV=development (dev) defaults to insecure
+    cookies (app/config.py), so an environment behind HTTPS must say so whatever its APP_ENV."""
+    docs = overlay(env)
+    ingresses = find(docs, "Ingress")
+    assert ingresses, f"{env}: no Ingress"
+    for ingress in ingresses:
+        # Were a plain-HTTP listener ever added, the cookie setting would need deciding again.
+        assert _serves_https_only(ingress), f"{env}: Ingress {ingress['metadata']['name']} listens on plain HTTP"
+    assert service_settings(docs).session_cookie_secure, f"{env} is served over HTTPS: SESSION_COOKIE_SECURE=true"
+
+
+def _trace_resource(env: dict[str, str]) -> dict[str, str]:
+    """The resource attributes app/tracing.py gives every span in a process started with ``env``."""
+    code = (
+        "import json, os\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "from app import tracing\n"
+        "assert tracing.install_provider(InMemorySpanExporter(), os.environ)\n"
+        "print(json.dumps(dict(trace.get_tracer_provider().resource.attributes)))\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    attributes: dict[str, str] = json.loads(result.stdout)
+    return attributes
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_traces_name_the_overlays_environment(env: str) -> None:
+    """uat and prod both run APP_ENV=production, app/tracing.py's default for deployment.environment.name:
+    OTEL_RESOURCE_ATTRIBUTES, which wins over that default, must name the environment itself."""
+    docs = overlay(env)
+    workload = service_workload(docs)
+    rendered = config_map_env(docs, workload, "taskboard")
+    given = dict(item.split("=", 1) for item in rendered["OTEL_RESOURCE_ATTRIBUTES"].split(","))
+    expected = env_file(K8S / "overlays" / env / "infra-outputs.env")["ENVIRONMENT"]
+    assert given["deployment.environment.name"] == expected == env
+    attributes = _trace_resource(rendered)
+    assert attributes["deployment.environment.name"] == env, attributes
+    assert attributes["service.name"] == endpoints.SERVICE_NAME
+    assert attributes["k8s.cluster.name"] == env_file(K8S / "overlays" / env / "infra-outputs.env")["CLUSTER_NAME"]
 
 
 # -- names shared with infra/ --------------------------------------------------------------------
@@ -492,8 +545,9 @@ def test_migrations_run_as_a_presync_hook_before_the_service(target: str) -> Non
     (item,) = pod_spec(job)["containers"]
     assert item["command"] == ["python", "-m", "app.migrate"]
     assert item["image"] == container(workload, "taskboard")["image"]
-    secret_name = next(v for v in item["env"] if v["name"] == "DATABASE_URL")["valueFrom"]["secretKeyRef"]["name"]
-    secret = one(docs, "ExternalSecret", secret_name)
+    database_url_file = next(v["value"] for v in item["env"] if v["name"] == "DATABASE_URL_FILE")
+    _, volume, _ = mounted_file(job, item["name"], database_url_file)
+    secret = one(docs, "ExternalSecret", volume["secret"]["secretName"])
     assert secret["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
     assert int(secret["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) < wave
     assert "serviceAccountName" not in pod_spec(job), "the service's account does not exist yet in PreSync"
@@ -549,16 +603,22 @@ def _argocd() -> tuple[Doc, dict[str, Doc]]:
     return project, {d["metadata"]["name"]: d for d in find(docs, "Application")}
 
 
-def test_argocd_has_one_application_per_environment_syncing_its_overlay() -> None:
-    from observability.links import REPOSITORY_URL
+def _repository_url() -> str:
+    """The repository of infra/cluster.yaml, the one place it is written."""
+    owner_name = cluster()["repository"]["owner_name"]
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+", owner_name), owner_name
+    return f"https://github.com/{owner_name}"
 
+
+def test_argocd_has_one_application_per_environment_syncing_its_overlay() -> None:
+    repository_url = _repository_url()
     project, apps = _argocd()
     assert set(apps) == {f"taskboard-{env}" for env in ENVIRONMENTS}
     for env in ENVIRONMENTS:
         app = apps[f"taskboard-{env}"]["spec"]
         assert app["project"] == project["metadata"]["name"]
         assert app["source"]["path"] == f"k8s/overlays/{env}"
-        assert app["source"]["repoURL"] == f"{REPOSITORY_URL}.git"
+        assert app["source"]["repoURL"] == f"{repository_url}.git"
         assert app["source"]["targetRevision"] not in ("master", "HEAD", "")
         assert app["destination"]["namespace"] == cluster()["app"]["namespace"]
         assert "ServerSideApply=true" in app["syncPolicy"]["syncOptions"]
@@ -567,11 +627,27 @@ def test_argocd_has_one_application_per_environment_syncing_its_overlay() -> Non
             assert automated is None, "prod syncs by hand"
         else:
             assert automated == {"prune": True, "selfHeal": True}, env
-    assert project["spec"]["sourceRepos"] == [f"{REPOSITORY_URL}.git"]
+    assert project["spec"]["sourceRepos"] == [f"{repository_url}.git"]
     wave = int(project["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
     assert all(
         wave < int(a["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0")) for a in apps.values()
     )
+
+
+def test_every_copy_of_the_repository_url_is_the_one_of_infra_cluster_yaml() -> None:
+    """Argo CD's manifests and the image's source label cannot read infra/cluster.yaml: they must agree with it
+    (observability/links.py and Terraform read it)."""
+    from observability.links import REPOSITORY_URL
+
+    repository = _repository_url()
+    assert repository == REPOSITORY_URL
+    project, apps = _argocd()
+    assert project["spec"]["sourceRepos"] == [f"{repository}.git"]
+    assert {app["spec"]["source"]["repoURL"] for app in apps.values()} == {f"{repository}.git"}
+    dockerfile = (ROOT / "app" / "Dockerfile").read_text()
+    defaults = re.findall(r"^ARG SOURCE=(\S+)$", dockerfile, re.M)
+    assert defaults == [repository], f"app/Dockerfile ARG SOURCE defaults to {defaults}, not {repository}"
+    assert 'org.opencontainers.image.source="${SOURCE}"' in dockerfile
 
 
 def test_the_project_allows_exactly_the_kinds_the_overlays_render() -> None:
