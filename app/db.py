@@ -35,6 +35,14 @@ class DatabaseUnavailable(RuntimeError):
     """PostgreSQL did not answer in time; the caller answers 503 and nothing was acknowledged."""
 
 
+class LoginRefused(DatabaseUnavailable):
+    """PostgreSQL answered, and refused a new login: the credentials are stale (a rotation)."""
+
+
+# libpq reports a refused login in the message only (a connection error has no SQLSTATE).
+_LOGIN_REFUSED = ("password authentication failed", "authentication failed for user")
+
+
 class Database:
     """A lazily created connection pool, one per process, opened on first use after the fork."""
 
@@ -193,10 +201,29 @@ class Database:
             _wait(conn, deadline)
             cur.fetchone()
         except _UNAVAILABLE as exc:
-            raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
+            message = str(exc).strip() or type(exc).__name__
+            if any(marker in message for marker in _LOGIN_REFUSED):
+                raise LoginRefused(message) from exc
+            raise DatabaseUnavailable(message) from exc
         finally:
             if conn is not None:
                 conn.close()
+
+    def serves_on_open_connections(self) -> bool:
+        """Whether a connection the pool already holds still answers ``SELECT 1``.
+
+        Asked only after PostgreSQL refused a new login, so the server is known to be reachable and
+        the query cannot hang on a dead network.
+        """
+
+        def work(cur: Cursor) -> bool:
+            cur.execute("SELECT 1")
+            return cur.fetchone() == (1,)
+
+        try:
+            return self.run("readiness", work, one_statement=True)
+        except DatabaseUnavailable:
+            return False
 
     def close(self) -> None:
         """Close every pooled connection (tests and process exit)."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from flask import Flask, Response, jsonify
 
 from app import endpoints
-from app.db import Database, DatabaseUnavailable
+from app.db import Database, DatabaseUnavailable, LoginRefused
+
+log = logging.getLogger(__name__)
 
 
 class Health:
@@ -38,6 +41,15 @@ class Health:
             return _unready("shutting down")
         try:
             self._db.ping()
+        except LoginRefused as exc:
+            # After an RDS password rotation, new logins fail until the mounted secret is refreshed
+            # (a minute or two); the pool's open sessions keep working. Every pod would turn unready
+            # at once and the load balancer would drop them all, so a pod that still serves on its
+            # open connections stays in rotation.
+            if self._db.serves_on_open_connections():
+                log.warning("new database logins are refused (%s); serving on open connections", exc)
+                return jsonify(status="ready", warning="new database logins refused; serving on open connections")
+            return _unready(f"database: {exc}")
         except DatabaseUnavailable as exc:
             return _unready(f"database: {exc}")
         return jsonify(status="ready")

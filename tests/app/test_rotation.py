@@ -44,9 +44,8 @@ def test_rotated_password_is_picked_up_from_the_file(password_postgres: Embedded
     upgrade(_url(pg, "first-password"))
     url_file = tmp_path / "database-url"
     url_file.write_text(_url(pg, "first-password"))
-    app = create_app(
-        {"APP_ENV": "test", "SECRET_KEY": TEST_SECRET, "DATABASE_URL_FILE": str(url_file), "DB_POOL_MIN": "1"}
-    )
+    config = {"APP_ENV": "test", "SECRET_KEY": TEST_SECRET, "DATABASE_URL_FILE": str(url_file), "DB_POOL_MIN": "1"}
+    app = create_app(config)
     client = app.test_client()
     assert client.post(f"{API}/tasks", json={"title": "before rotation"}).status_code == 201
     assert client.get(endpoints.READYZ).status_code == 200
@@ -58,9 +57,17 @@ def test_rotated_password_is_picked_up_from_the_file(password_postgres: Embedded
         cur.execute("ALTER ROLE app PASSWORD 'second-password'")
     admin.close()
     assert client.get(f"{API}/stats").status_code == 200  # the pooled session still works
-    stale = client.get(endpoints.READYZ)
+    # New logins fail, but this pod still serves on its open session: it stays ready (every pod
+    # turning unready at once would take the service out of the load balancer).
+    degraded = client.get(endpoints.READYZ)
+    assert degraded.status_code == 200
+    assert "logins refused" in degraded.get_json()["warning"]
+    # A pod with no open session cannot serve: it is not ready, and says why.
+    cold = create_app({**config, "DB_POOL_MIN": "0"})
+    stale = cold.test_client().get(endpoints.READYZ)
     assert stale.status_code == 503
     assert "password authentication failed" in stale.get_json()["reason"]
+    cold.extensions["db"].close()
 
     # External Secrets refreshes the Secret and the kubelet updates the mounted file.
     url_file.write_text(_url(pg, "second-password"))
