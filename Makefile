@@ -17,7 +17,7 @@ DEBS := local/install-debian-packages.sh
 # Debian packages per purpose (binaries the tests and the local stack run for real).
 DEBS_RUN := prometheus prometheus-alertmanager
 DEBS_IMAGE := podman buildah runc debootstrap
-DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) chromium
+DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) chromium graphviz
 
 # pip on these machines warns about every configured file:// index that lacks a package; keep
 # errors, drop that noise.
@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # ---------------------------------------------------------------------------------------------
 # Set-up (files as targets, so a second run does nothing)
@@ -160,3 +160,23 @@ k8s-generate: $(VENV)/.run.stamp ## Derive k8s/ rules, dashboards, canary analys
 
 .PHONY: generate
 generate: observability dashboards k8s-generate ## Every generator, in dependency order (output is committed)
+
+# ---------------------------------------------------------------------------------------------
+# One folder's checks: what the path-filtered workflows of .github/ run (`make test` runs them all)
+
+.PHONY: k8s-check
+k8s-check: $(VENV)/.test.stamp $(CHECKOV_VENV)/.stamp ## Render and validate every kustomization (tests/k8s)
+	$(PY) -m pytest $(PYTEST_ARGS) tests/k8s
+
+.PHONY: infra-check
+infra-check: $(VENV)/.test.stamp $(CHECKOV_VENV)/.stamp ## Static proofs of infra/: HCL, pins, checkov, trivy, run.sh
+	$(PY) -m pytest $(PYTEST_ARGS) tests/infra
+
+.PHONY: obs-check
+obs-check: deps-run $(VENV)/.test.stamp ## promtool/amtool tests, rules, dashboards on a live Prometheus
+	$(PY) -m pytest $(PYTEST_ARGS) tests/observability tests/dashboards
+
+.PHONY: architecture
+architecture: $(VENV)/.test.stamp ## Draw docs/architecture/architecture.png from its source (Graphviz)
+	@./$(DEBS) graphviz
+	$(PY) docs/architecture/diagram.py

@@ -35,6 +35,7 @@ import requests
 
 from app import endpoints
 from app.migrate import upgrade
+from loadtest import cost
 from local.postgres import EmbeddedPostgres
 from local.stack import free_port
 
@@ -231,7 +232,17 @@ def markdown(summary: dict[str, Any], settings: dict[str, Any]) -> str:
         "",
         f"For reading them: c/a (the framework's cost) {r['c/a']:.2f}; d/c (instrumented with 10 % head "
         f"sampling vs none) {r['d/c']:.2f}.",
+        "",
+        "## Where a request's CPU goes (loadtest/cost.py: in-process, best of 5 × 500 calls)",
+        "",
+        "| configuration | µs per request | vs bare service |",
+        "|---|---:|---:|",
     ]
+    costs = summary.get("cost_us_per_request", {})
+    bare = costs.get("bare service")
+    for name, micros in costs.items():
+        delta = f"+{micros - bare:.0f}" if bare is not None and name != "bare service" else ""
+        lines.append(f"| {name} | {micros:.0f} | {delta} |")
     return "\n".join(lines) + "\n"
 
 
@@ -302,11 +313,13 @@ def main(argv: list[str] | None = None) -> int:
                         print(
                             f"round {round_number} ({variant.key}): {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms"
                         )
+            costs = cost.measure(url, ROWS // 2, workdir)
         finally:
             pg.stop(mode="immediate")
             sink.shutdown()
 
     summary = summarise(measurements, variants)
+    summary["cost_us_per_request"] = costs
     summary["settings"] = settings
     summary["runs"] = [asdict(m) for m in measurements]
     args.out.mkdir(parents=True, exist_ok=True)
