@@ -35,7 +35,7 @@ import requests
 
 from app import endpoints
 from app.migrate import upgrade
-from loadtest import cost
+from loadtest import capacity, cost
 from local.postgres import EmbeddedPostgres
 from local.stack import free_port
 
@@ -112,10 +112,10 @@ def wrk(url: str, seconds: int, connections: int, threads: int) -> str:
 
 
 @contextmanager
-def servers(variants: list[Variant], database_url: str, workdir: Path) -> Iterator[dict[str, str]]:
-    """Start one gunicorn per variant; yield their base URLs."""
+def servers(variants: list[Variant], database_url: str, workdir: Path) -> Iterator[dict[str, tuple[str, int]]]:
+    """Start one gunicorn per variant; yield their base URLs and master pids."""
     processes: list[subprocess.Popen[bytes]] = []
-    urls: dict[str, str] = {}
+    urls: dict[str, tuple[str, int]] = {}
     try:
         for variant in variants:
             port = free_port()
@@ -141,8 +141,8 @@ def servers(variants: list[Variant], database_url: str, workdir: Path) -> Iterat
                 )
             )
             log.close()
-            urls[variant.key] = f"http://127.0.0.1:{port}"
-        for key, url in urls.items():
+            urls[variant.key] = (f"http://127.0.0.1:{port}", processes[-1].pid)
+        for key, (url, _pid) in urls.items():
             _wait(f"{url}{endpoints.API_PREFIX}/tasks/1", key)
         yield urls
     finally:
@@ -243,6 +243,17 @@ def markdown(summary: dict[str, Any], settings: dict[str, Any]) -> str:
     for name, micros in costs.items():
         delta = f"+{micros - bare:.0f}" if bare is not None and name != "bare service" else ""
         lines.append(f"| {name} | {micros:.0f} | {delta} |")
+    if mix := summary.get("capacity"):
+        per_worker = ", ".join(f"{rate} req/s at {u}" for u, rate in mix["requests_per_second_per_worker"].items())
+        lines += [
+            "",
+            "## Capacity of the user mix (loadtest/capacity.py)",
+            "",
+            f"The Locust mix against (b) for {mix['seconds']} s: {mix['requests']} requests cost the "
+            f"{mix['workers']} workers {mix['cpu_seconds']} CPU seconds, {mix['cpu_ms_per_request']} ms each. "
+            f"One worker (one core) sustains {per_worker} CPU. docs/capacity.md turns this into the HPA "
+            "target, replica bounds and the connection budget.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -305,14 +316,17 @@ def main(argv: list[str] | None = None) -> int:
                 target = f"{endpoints.API_PREFIX}/tasks/{ROWS // 2}"
                 for round_number in range(1, args.rounds + 1):
                     for variant in variants:
-                        wrk(f"{urls[variant.key]}{target}", 2, args.connections, args.threads)  # warm-up
+                        base = urls[variant.key][0]
+                        wrk(f"{base}{target}", 2, args.connections, args.threads)  # warm-up
                         rps, p50, p99, errors = parse_wrk(
-                            wrk(f"{urls[variant.key]}{target}", args.seconds, args.connections, args.threads)
+                            wrk(f"{base}{target}", args.seconds, args.connections, args.threads)
                         )
                         measurements.append(Measurement(variant.key, round_number, rps, p50, p99, errors))
                         print(
                             f"round {round_number} ({variant.key}): {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms"
                         )
+                instrumented_url, instrumented_pid = urls["b"]
+                mix = capacity.measure(instrumented_url, instrumented_pid, settings["workers"], args.out / "capacity")
             costs = cost.measure(url, ROWS // 2, workdir)
         finally:
             pg.stop(mode="immediate")
@@ -320,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = summarise(measurements, variants)
     summary["cost_us_per_request"] = costs
+    summary["capacity"] = {
+        **asdict(mix),
+        "cpu_ms_per_request": round(mix.cpu_ms_per_request, 3),
+        "requests_per_second_per_worker": {f"{u:.0%}": round(mix.per_worker(u), 1) for u in capacity.UTILISATIONS},
+    }
     summary["settings"] = settings
     summary["runs"] = [asdict(m) for m in measurements]
     args.out.mkdir(parents=True, exist_ok=True)
