@@ -8,6 +8,7 @@ HEALTHCHECK, and a clean stop on SIGTERM within the grace period.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -45,6 +46,12 @@ def test_hadolint_has_nothing_to_say() -> None:
         check=False,
     )
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout
+
+
+def test_base_image_default_is_pinned_by_digest() -> None:
+    default = re.search(r"^ARG BASE_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.M)
+    assert default, "the Dockerfile has no BASE_IMAGE default"
+    assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", default.group(1)), default.group(1)
 
 
 def test_image_metadata(image: tuple[Engine, str]) -> None:
