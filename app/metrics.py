@@ -3,11 +3,18 @@
 Names and label sets come from :mod:`app.metric_names`.
 
 Why several sync workers and prometheus-client's multiprocess mode rather than one worker with
-threads: on the 2-core machines we measure on, gunicorn sync workers gave the steadiest p99 and
-gthread workers an unstable one (up to 1 s) under the same load (shared/ENVIRONMENT.md baselines,
-re-measured by `make bench`). Multiprocess mode is what makes /metrics correct across those
-workers; its cost is that exemplars are not kept. With ``PROMETHEUS_MULTIPROC_DIR`` unset (tests,
-one process) the same code exposes one registry and keeps exemplars.
+threads, by measurement (`python -m loadtest.bench --worker-models`: the instrumented service, wrk
+-t2 -c32 on GET /api/v1/tasks/<id>, interleaved, on a 2-core machine, 2026-11-26):
+
+    2 sync workers                  635-1089 req/s   p99  74-99 ms
+    1 gthread worker x 8 threads     195 req/s       p99 276-302 ms
+    2 gthread workers x 4 threads   284-324 req/s    p99 219-231 ms
+
+Threads share one interpreter lock, and the per-request Python work (Flask, tracing, logging) is
+CPU-bound, so a process per core wins on throughput and on the p99 the latency SLO reads.
+Multiprocess mode is what makes /metrics correct across those workers; its cost is that exemplars
+are not kept. With ``PROMETHEUS_MULTIPROC_DIR`` unset (tests, one process) the same code exposes one
+registry and keeps exemplars.
 """
 
 from __future__ import annotations

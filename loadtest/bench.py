@@ -61,6 +61,7 @@ class Variant:
     label: str
     app: str
     env: dict[str, str]
+    gunicorn_args: tuple[str, ...] = ()  # after -c app/gunicorn.conf.py, so they override it
 
 
 class _Sink(BaseHTTPRequestHandler):
@@ -133,7 +134,15 @@ def servers(variants: list[Variant], database_url: str, workdir: Path) -> Iterat
             log = (workdir / f"{variant.key}.log").open("wb")
             processes.append(
                 subprocess.Popen(  # noqa: S603
-                    [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", variant.app],
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "-c",
+                        "app/gunicorn.conf.py",
+                        *variant.gunicorn_args,
+                        variant.app,
+                    ],
                     env=env,
                     cwd=ROOT,
                     stdout=log,
@@ -257,6 +266,59 @@ def markdown(summary: dict[str, Any], settings: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def interleaved(
+    variants: list[Variant], urls: dict[str, tuple[str, int]], args: argparse.Namespace
+) -> list[Measurement]:
+    """Rounds of wrk over every variant in turn, each after a short warm-up."""
+    target = f"{endpoints.API_PREFIX}/tasks/{ROWS // 2}"
+    measurements = []
+    for round_number in range(1, args.rounds + 1):
+        for variant in variants:
+            base = urls[variant.key][0]
+            wrk(f"{base}{target}", 2, args.connections, args.threads)
+            rps, p50, p99, errors = parse_wrk(wrk(f"{base}{target}", args.seconds, args.connections, args.threads))
+            measurements.append(Measurement(variant.key, round_number, rps, p50, p99, errors))
+            print(f"round {round_number} ({variant.key}): {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    return measurements
+
+
+def compare_worker_models(database_url: str, sink_url: str, workdir: Path, args: argparse.Namespace) -> int:
+    """`--worker-models`: the instrumented service under sync workers vs threaded ones (app/metrics.py)."""
+    instrumented = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "LOG_LEVEL": "INFO"}
+    variants = [
+        Variant("sync", "2 sync workers", "app:create_app()", {**instrumented, "DB_POOL_MAX": "1"}, ("-w", "2")),
+        Variant(
+            "gthread-1x8",
+            "1 gthread worker x 8 threads",
+            "app:create_app()",
+            {**instrumented, "DB_POOL_MAX": "8"},
+            ("-w", "1", "-k", "gthread", "--threads", "8"),
+        ),
+        Variant(
+            "gthread-2x4",
+            "2 gthread workers x 4 threads",
+            "app:create_app()",
+            {**instrumented, "DB_POOL_MAX": "4"},
+            ("-w", "2", "-k", "gthread", "--threads", "4"),
+        ),
+    ]
+    with servers(variants, database_url, workdir) as urls:
+        measurements = interleaved(variants, urls, args)
+    lines = ["| worker model | req/s | p50 ms | p99 ms (median) | p99 ms (worst round) |", "|---|---:|---:|---:|---:|"]
+    for variant in variants:
+        rows = [m for m in measurements if m.variant == variant.key]
+        lines.append(
+            f"| {variant.label} | {statistics.median(m.requests_per_second for m in rows):.0f} | "
+            f"{statistics.median(m.p50_ms for m in rows):.1f} | {statistics.median(m.p99_ms for m in rows):.1f} | "
+            f"{max(m.p99_ms for m in rows):.1f} |"
+        )
+    report = "# Worker models, instrumented service, GET /api/v1/tasks/<id>\n\n" + "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "worker-models.md").write_text(report)
+    print("\n" + report)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="length of each measured run")
@@ -264,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPORTS)
+    parser.add_argument(
+        "--worker-models", action="store_true", help="compare sync and threaded gunicorn workers instead"
+    )
     args = parser.parse_args(argv)
 
     sink = ThreadingHTTPServer(("127.0.0.1", free_port()), _Sink)
@@ -303,7 +368,6 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "workers": int(os.environ.get("GUNICORN_WORKERS", "2")),
     }
-    measurements: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="taskboard-bench-") as tmp:
         workdir = Path(tmp)
         pg = EmbeddedPostgres(workdir / "pg", free_port())
@@ -312,19 +376,10 @@ def main(argv: list[str] | None = None) -> int:
             url = pg.ensure_database("bench")
             upgrade(url)
             seed(url)
+            if args.worker_models:
+                return compare_worker_models(url, sink_url, workdir, args)
             with servers(variants, url, workdir) as urls:
-                target = f"{endpoints.API_PREFIX}/tasks/{ROWS // 2}"
-                for round_number in range(1, args.rounds + 1):
-                    for variant in variants:
-                        base = urls[variant.key][0]
-                        wrk(f"{base}{target}", 2, args.connections, args.threads)  # warm-up
-                        rps, p50, p99, errors = parse_wrk(
-                            wrk(f"{base}{target}", args.seconds, args.connections, args.threads)
-                        )
-                        measurements.append(Measurement(variant.key, round_number, rps, p50, p99, errors))
-                        print(
-                            f"round {round_number} ({variant.key}): {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms"
-                        )
+                measurements = interleaved(variants, urls, args)
                 instrumented_url, instrumented_pid = urls["b"]
                 mix = capacity.measure(instrumented_url, instrumented_pid, settings["workers"], args.out / "capacity")
             costs = cost.measure(url, ROWS // 2, workdir)
