@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from tests.tools import venv_tool
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 GITHUB = ROOT / ".github"
 WORKFLOWS = GITHUB / "workflows"
@@ -23,9 +25,7 @@ Doc = dict[str, Any]
 
 def require(name: str) -> Path:
     """A tool of the project's virtualenv, or a failure that says how to get it."""
-    tool = VENV_BIN / name
-    assert tool.exists(), f".venv/bin/{name} is missing: `make deps-test` installs it (tests/requirements.txt)"
-    return tool
+    return venv_tool(name)
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,15 @@ from pathlib import Path
 import pytest
 
 from tests.infra.terraform import INFRA, ROOT
+from tests.tools import trivy_config, venv_tool
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
-TRIVY = ROOT / ".venv" / "bin" / "trivy"
 SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
 YAMLLINT = ROOT / ".venv" / "bin" / "yamllint"
 
 
 def require(tool: Path) -> Path:
-    assert tool.exists(), f"{tool.relative_to(ROOT)} is missing: `make deps-test` installs it"
-    return tool
+    return venv_tool(tool.name)
 
 
 def test_checkov_finds_nothing_and_every_skip_is_justified(tmp_path: Path) -> None:
@@ -62,28 +61,12 @@ def test_checkov_finds_nothing_and_every_skip_is_justified(tmp_path: Path) -> No
 
 
 def test_trivy_config_finds_no_high_or_critical(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            str(require(TRIVY)), "config", "--skip-check-update", "--skip-version-check", "--disable-telemetry",
-            "--cache-dir", str(tmp_path / "cache"), "--exit-code", "1", "--severity", "HIGH,CRITICAL",
-            "--format", "json", str(INFRA),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )  # fmt: skip
-    report = json.loads(result.stdout)
-    findings = [
-        (item["Target"], finding["ID"], finding["Title"])
-        for item in report.get("Results", [])
-        for finding in item.get("Misconfigurations", []) or []
-        if finding.get("Status") == "FAIL"
-    ]
-    scanned = {item["Target"] for item in report.get("Results", [])}
-    assert any(target.endswith(".tf") or target in (".", "addons", "bootstrap") for target in scanned), scanned
-    assert not findings, findings
-    assert result.returncode == 0, result.stderr[-2000:]
+    report = trivy_config(INFRA, tmp_path / "cache")
+    assert any(target.endswith(".tf") or target in (".", "addons", "bootstrap") for target in report.targets), (
+        report.targets
+    )
+    assert not report.failures, report.failures
+    assert report.returncode == 0, report.stderr[-2000:]
 
 
 def shell_scripts() -> list[Path]:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from app.config import Settings
+from tests.tools import venv_tool
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 K8S = ROOT / "k8s"
@@ -38,9 +39,7 @@ Doc = dict[str, Any]
 
 def require(tool: Path) -> Path:
     """``tool``, or a failure that says how to get it."""
-    installer = "the checkov virtualenv (.venv-checkov)" if "checkov" in tool.name else "tests/requirements.txt"
-    assert tool.exists(), f"{tool.relative_to(ROOT)} is missing: `make deps-test` installs it ({installer})"
-    return tool
+    return venv_tool(tool.name)
 
 
 def kustomize(path: Path) -> str:

@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.k8s.manifests import CHECKOV, K8S, ROOT, TARGETS, TRIVY, VENV_BIN, rendered_text, require
+from tests.k8s.manifests import CHECKOV, K8S, ROOT, TARGETS, VENV_BIN, rendered_text, require
+from tests.tools import trivy_config
 
 
 def _rendered_tree(tmp_path: Path) -> Path:
@@ -67,26 +68,10 @@ def test_checkov_kubernetes_finds_nothing_in_the_rendered_manifests(tmp_path: Pa
 
 def test_trivy_config_finds_no_high_or_critical(tmp_path: Path) -> None:
     tree = _rendered_tree(tmp_path)
-    result = subprocess.run(
-        [
-            str(require(TRIVY)), "config", "--skip-check-update", "--skip-version-check", "--disable-telemetry",
-            "--cache-dir", str(tmp_path / "cache"), "--exit-code", "1", "--severity", "HIGH,CRITICAL",
-            "--format", "json", str(tree),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )  # fmt: skip
-    report = json.loads(result.stdout)
-    results = report.get("Results", [])
-    findings = [
-        (item["Target"], finding["ID"], finding["Title"])
-        for item in results
-        for finding in item.get("Misconfigurations", []) or []
-    ]
-    assert not findings, findings
-    assert result.returncode == 0, result.stderr[-2000:]
+    report = trivy_config(tree, tmp_path / "cache")
+    results = report.results
+    assert not report.failures, report.failures
+    assert report.returncode == 0, report.stderr[-2000:]
     scanned = {item["Target"] for item in results}
     assert {f"{t.replace('/', '-')}.yaml" for t in TARGETS} <= scanned, f"trivy scanned only {sorted(scanned)}"
 

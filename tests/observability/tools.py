@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
-
-def binary(name: str, package: str) -> str:
-    path = shutil.which(name)
-    assert path is not None, f"{name} not found: install the Debian package {package} (`make test` does)"
-    return path
+from tests.tools import debian_tool
 
 
 def promtool() -> str:
-    return binary("promtool", "prometheus")
+    return debian_tool("promtool", "prometheus")
 
 
 def amtool() -> str:
-    return binary("amtool", "prometheus-alertmanager")
+    return debian_tool("amtool", "prometheus-alertmanager")
