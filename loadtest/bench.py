@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
                 mix = capacity.measure(instrumented_url, instrumented_pid, settings["workers"], args.out / "capacity")
             costs = cost.measure(url, ROWS // 2, workdir)
         finally:
-            pg.stop(mode="immediate")
+            pg.remove()
             sink.shutdown()
 
     summary = summarise(measurements, variants)

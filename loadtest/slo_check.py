@@ -36,7 +36,7 @@ from app import endpoints
 from app import metric_names as names
 from loadtest import runner
 from local.postgres import EmbeddedPostgres
-from local.stack import ROOT, Stack, StackError, StackSettings, free_port, wait_http
+from local.stack import ROOT, Stack, StackError, StackSettings, free_port, remove_state, wait_http
 from observability import promql
 from observability.slo import spec as slo_spec
 from observability.slo_rules import alert_name, route_matchers
@@ -327,7 +327,7 @@ def running_stack(state_dir: Path) -> Target | None:
         scrape_interval=state["scrape_interval"],
         evaluation_interval=state["evaluation_interval"],
         fault_token=Path(state["fault_token_file"]).read_text().strip(),
-        postgres=EmbeddedPostgres(Path(pg["data_dir"]), int(pg["port"])) if pg else None,
+        postgres=EmbeddedPostgres(Path(pg["requested_dir"]), int(pg["port"])) if pg else None,
         reused=True,
     )
 
@@ -335,8 +335,7 @@ def running_stack(state_dir: Path) -> Target | None:
 @contextmanager
 def start_own_stack(faults: Mapping[str, Any] | None, state_dir: Path = OWN_STATE) -> Iterator[Target]:
     """A fresh stack on free ports under ``state_dir`` (wiped first), stopped afterwards."""
-    if state_dir.exists():
-        shutil.rmtree(state_dir)
+    remove_state(state_dir)
     state_dir.mkdir(parents=True)
     if faults:
         # What a build with fault injection left on looks like: faults from the first request.

@@ -30,7 +30,7 @@ import requests
 import yaml
 
 from app import endpoints
-from local.postgres import EmbeddedPostgres
+from local.postgres import EmbeddedPostgres, PostgresError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / ".local"
@@ -42,6 +42,8 @@ PG_PORT = 55432
 PROMETHEUS_BIN = "prometheus"
 ALERTMANAGER_BIN = "prometheus-alertmanager"  # Debian's name for the alertmanager server
 RULES_DIR = ROOT / "observability" / "rules"
+UP_MESSAGE = "The local stack is up"  # printed once every part answers; tools wait for it
+DATABASE_DIR = "pgdata"  # the embedded cluster's name in the state folder
 
 
 class StackError(RuntimeError):
@@ -168,7 +170,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -251,7 +253,7 @@ class Stack:
         return child
 
     def _require_port(self, port: int, variable: str, what: str) -> None:
-        if not _port_free(port):
+        if not port_free(port):
             raise StackError(f"{what}: port {port} on 127.0.0.1 is already in use; set {variable} to another port")
 
     def _log_tail(self, child: Child) -> str:
@@ -266,14 +268,17 @@ class Stack:
         if self.database_url:
             self._say("database:     DATABASE_URL (given)")
             return
-        pg = EmbeddedPostgres(self.state / "pgdata", self.settings.pg_port)
-        if not pg.running():
-            self._require_port(self.settings.pg_port, "PG_PORT", "PostgreSQL")
-            pg.start()
-            self._started_postgres = True
+        pg = embedded_postgres(self.state, self.settings.pg_port)
+        try:
+            if not pg.running():
+                self._require_port(self.settings.pg_port, "PG_PORT", "PostgreSQL")
+                pg.start()
+                self._started_postgres = True
+        except PostgresError as exc:
+            raise StackError(f"PostgreSQL: {exc}") from exc
         self.postgres = pg
         self.database_url = pg.ensure_database(DATABASE_NAME)
-        self._say(f"database:     {self.database_url}")
+        self._say(f"database:     {self.database_url} (data in {pg.data_dir})")
 
     def app_environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -385,7 +390,13 @@ class Stack:
             "evaluation_interval": self.settings.evaluation_interval,
             "fault_token_file": str(self.state / "fault_token") if self.settings.fault_injection else None,
             "embedded_postgres": (
-                {"data_dir": str(self.postgres.data_dir), "port": self.postgres.port} if self.postgres else None
+                {
+                    "requested_dir": str(self.postgres.requested_dir),
+                    "data_dir": str(self.postgres.data_dir),
+                    "port": self.postgres.port,
+                }
+                if self.postgres
+                else None
             ),
         }
         (self.state / "stack.json").write_text(json.dumps(state, indent=2))
@@ -419,6 +430,27 @@ class Stack:
         )
 
 
+def running_pid(state_dir: Path) -> int | None:
+    """The pid of the `make run` whose state is in ``state_dir``, if it is still alive."""
+    try:
+        pid = int(json.loads((state_dir / "stack.json").read_text())["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return pid
+
+
+def embedded_postgres(state_dir: Path, port: int) -> EmbeddedPostgres:
+    """The embedded cluster of the stack whose state is in ``state_dir``."""
+    return EmbeddedPostgres(state_dir / DATABASE_DIR, port)
+
+
+def remove_state(state_dir: Path) -> None:
+    """Delete a stack's state: its folder and its embedded cluster (as root that lives elsewhere)."""
+    embedded_postgres(state_dir, PG_PORT).remove()
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
 def _binary(name: str, package: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -441,7 +473,7 @@ def run(settings: StackSettings) -> int:
     except StackError as exc:
         print(f"make run: {exc}", file=sys.stderr)
         return 1
-    print(f"\nThe local stack is up (state in {settings.state_dir}):\n{stack.urls()}\n\nCtrl-C stops it.", flush=True)
+    print(f"\n{UP_MESSAGE} (state in {settings.state_dir}):\n{stack.urls()}\n\nCtrl-C stops it.", flush=True)
     try:
         while not stopping:
             for child in stack.children:
@@ -457,7 +489,11 @@ def run(settings: StackSettings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["run", "config"], help="run the stack, or print the Prometheus config")
+    parser.add_argument(
+        "command",
+        choices=["run", "config", "remove"],
+        help="run the stack, print the Prometheus config, or delete the stack's state and database",
+    )
     args = parser.parse_args(argv)
     try:
         settings = StackSettings.from_env(os.environ)
@@ -466,6 +502,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "config":
         print(yaml.safe_dump(prometheus_config(settings), sort_keys=False))
+        return 0
+    if args.command == "remove":
+        if running_pid(settings.state_dir) is not None:
+            print(f"make clean-local: the stack in {settings.state_dir} is running; stop it first", file=sys.stderr)
+            return 1
+        remove_state(settings.state_dir)
+        print(f"removed {settings.state_dir} and its embedded database")
         return 0
     return run(settings)
 

@@ -7,11 +7,8 @@ DATABASE_URL names another server, on which the tests create and drop their own 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -29,26 +26,6 @@ from local.stack import Stack, StackSettings, free_port
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 FAULT_TOKEN = "drill-token-0123456789abcdef"
-
-
-@contextmanager
-def outside_pytest_tmp(prefix: str) -> Iterator[Path]:
-    """A private folder for PostgreSQL data, outside pytest's temporary tree.
-
-    PostgreSQL runs as another user, which must traverse the folder's parents; pytest keeps its
-    tree mode 0700 (and resets it), so data folders live in their own /tmp directory instead.
-    """
-    path = Path(tempfile.mkdtemp(prefix=f"taskboard-{prefix}-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def private_tmp() -> Iterator[Path]:
-    with outside_pytest_tmp("test") as path:
-        yield path
 
 
 class PostgresServer:
@@ -87,21 +64,20 @@ class PostgresServer:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     external = os.environ.get("DATABASE_URL")
     if external:
         server = PostgresServer(external, None)
         yield server
         server.drop_all()
         return
-    with outside_pytest_tmp("pg") as folder:
-        embedded = EmbeddedPostgres(folder / "data", free_port())
-        embedded.start()
-        server = PostgresServer(embedded.url(), embedded)
-        try:
-            yield server
-        finally:
-            embedded.stop(mode="immediate")
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", free_port())
+    embedded.start()
+    server = PostgresServer(embedded.url(), embedded)
+    try:
+        yield server
+    finally:
+        embedded.remove()
 
 
 @pytest.fixture(scope="session")

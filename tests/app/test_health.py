@@ -44,12 +44,12 @@ def test_readyz_turns_503_when_shutting_down(app: Flask) -> None:
 
 
 @pytest.fixture
-def own_postgres(private_tmp: Path) -> Iterator[EmbeddedPostgres]:
+def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL of this test's own, so stopping it harms no other test."""
-    pg = EmbeddedPostgres(private_tmp / "pg", free_port())
+    pg = EmbeddedPostgres(tmp_path / "pg", free_port())
     pg.start()
     yield pg
-    pg.stop(mode="immediate")
+    pg.remove()
 
 
 def _wait_for(url: str, status: int, timeout: float) -> float:

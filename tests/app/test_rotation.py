@@ -17,9 +17,9 @@ API = endpoints.API_PREFIX
 
 
 @pytest.fixture
-def password_postgres(private_tmp: Path) -> Iterator[EmbeddedPostgres]:
+def password_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
     """A server where the role `app` must log in with a password (the superuser stays trusted)."""
-    pg = EmbeddedPostgres(private_tmp / "pg", free_port())
+    pg = EmbeddedPostgres(tmp_path / "pg", free_port())
     pg.start()
     (pg.data_dir / "pg_hba.conf").write_text(
         "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all app 127.0.0.1/32 scram-sha-256\n"
@@ -32,7 +32,7 @@ def password_postgres(private_tmp: Path) -> Iterator[EmbeddedPostgres]:
         cur.execute("CREATE DATABASE board OWNER app")
     admin.close()
     yield pg
-    pg.stop(mode="immediate")
+    pg.remove()
 
 
 def _url(pg: EmbeddedPostgres, password: str) -> str:

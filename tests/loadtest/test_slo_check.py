@@ -18,6 +18,7 @@ from loadtest.slo_check import (
     rule_index,
     running_stack,
 )
+from local.stack import remove_state
 from tests.conftest import ROOT
 
 
@@ -76,16 +77,19 @@ def test_no_running_stack_means_a_fresh_one(tmp_path: Path) -> None:
     assert running_stack(tmp_path) is None  # nothing answers there
 
 
-def test_the_gate_fails_a_build_that_left_fault_injection_on(private_tmp: Path) -> None:
-    out = private_tmp / "report"
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "loadtest.slo_check", "--no-drills", "--steady", "20",
-            "--faults", json.dumps({"*": {"error_ratio": 0.05}}),
-            "--out", str(out), "--state-dir", str(private_tmp / "stack"),
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+def test_the_gate_fails_a_build_that_left_fault_injection_on(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    try:
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "loadtest.slo_check", "--no-drills", "--steady", "20",
+                "--faults", json.dumps({"*": {"error_ratio": 0.05}}),
+                "--out", str(out), "--state-dir", str(tmp_path / "stack"),
+            ],
+            cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+        )  # fmt: skip
+    finally:
+        remove_state(tmp_path / "stack")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "summary.json").read_text())
     verdicts = {v["slo"]: v for v in report["gate"]["verdicts"]}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,7 @@ import requests
 import yaml
 
 from app import endpoints
-from local.postgres import EmbeddedPostgres
-from local.stack import StackSettings, prometheus_config, rule_files
+from local.stack import StackSettings, embedded_postgres, prometheus_config, remove_state, rule_files
 from tests.conftest import ROOT, free_port
 
 
@@ -42,7 +43,7 @@ def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
         if not line and process.poll() is not None:
             break
         lines.append(line)
-        if "Ctrl-C stops it" in line:
+        if "Ctrl-C stops it" in line:  # the last line of the banner, after the URLs
             return process, lines
     process.kill()
     raise AssertionError("the stack did not come up:\n" + "".join(lines[-40:]))
@@ -55,18 +56,19 @@ def _stop(process: subprocess.Popen[str]) -> str:
 
 
 @pytest.fixture
-def stack_env(private_tmp: Path) -> dict[str, str]:
+def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
         {
-            "STACK_STATE_DIR": str(private_tmp / "state"),
+            "STACK_STATE_DIR": str(tmp_path / "state"),
             "APP_PORT": str(free_port()),
             "PROMETHEUS_PORT": str(free_port()),
             "ALERTMANAGER_PORT": str(free_port()),
             "PG_PORT": str(free_port()),
         }
     )
-    return env
+    yield env
+    remove_state(Path(env["STACK_STATE_DIR"]))
 
 
 def test_the_stack_serves_scrapes_and_stops_only_what_it_started(stack_env: dict[str, str]) -> None:
@@ -123,7 +125,7 @@ def test_data_survives_a_restart_and_a_running_database_is_left_alone(stack_env:
         _stop(process)
 
     # Start the database ourselves: the stack must use it and must not stop it.
-    pg = EmbeddedPostgres(state / "pgdata", int(stack_env["PG_PORT"]))
+    pg = embedded_postgres(state, int(stack_env["PG_PORT"]))
     pg.start()
     try:
         process, _ = _start(stack_env)
@@ -160,3 +162,28 @@ def test_prometheus_config_lists_every_rules_file_explicitly() -> None:
     assert config["rule_files"] == [str(path) for path in rule_files()]
     assert config["scrape_configs"][0]["job_name"] == endpoints.SERVICE_NAME
     assert yaml.safe_load(yaml.safe_dump(config)) == config
+
+
+def test_clean_local_removes_the_state_and_the_cluster_but_not_while_running(stack_env: dict[str, str]) -> None:
+    state = Path(stack_env["STACK_STATE_DIR"])
+    pg = embedded_postgres(state, int(stack_env["PG_PORT"]))
+    pg.start()
+    pg.stop()
+    assert pg.initialised()
+
+    def remove() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "local.stack", "remove"],
+            env=stack_env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "stack.json").write_text(json.dumps({"pid": os.getpid()}))  # a `make run` that is alive
+    refused = remove()
+    assert refused.returncode == 1 and "stop it first" in refused.stderr
+    assert pg.initialised()
+
+    (state / "stack.json").unlink()
+    removed = remove()
+    assert removed.returncode == 0, removed.stderr
+    assert not state.exists() and not pg.data_dir.exists()
