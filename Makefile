@@ -17,7 +17,10 @@ DEBS := local/install-debian-packages.sh
 # Debian packages per purpose (binaries the tests and the local stack run for real).
 DEBS_RUN := prometheus prometheus-alertmanager
 DEBS_IMAGE := podman buildah runc debootstrap
-DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) chromium graphviz
+# libatomic1: Playwright's bundled node driver links it; jq: the workflows' scripts the tests run.
+DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) chromium graphviz libatomic1 jq
+# make fresh-check: podman, debootstrap for the pristine image, catatonit as the containers' init.
+DEBS_FRESH := podman runc debootstrap catatonit
 
 # pip on these machines warns about every configured file:// index that lacks a package; keep
 # errors, drop that noise.
@@ -66,6 +69,10 @@ deps-test: $(VENV)/.test.stamp $(CHECKOV_VENV)/.stamp
 run: deps-run ## Start PostgreSQL, the app (:8000), Prometheus (:9090) and Alertmanager (:9093); Ctrl-C stops
 	$(PY) -m local.stack run
 
+.PHONY: clean-local
+clean-local: $(VENV)/.run.stamp ## Delete the local stack's state (.local/) and its embedded database
+	$(PY) -m local.stack remove
+
 .PHONY: migrate
 migrate: deps-run ## Apply database migrations to DATABASE_URL
 	$(PY) -m app.migrate
@@ -100,6 +107,11 @@ bench: deps-run ## Benchmark: the service vs a bare WSGI baseline vs itself unin
 .PHONY: image
 image: deps-run ## Build the service image with docker or podman (pulls the base image)
 	$(PY) -m local.image build --tag dev
+
+.PHONY: fresh-check
+fresh-check: $(VENV)/.run.stamp ## The README's make run and make test on a pristine Debian 12 container (reports/fresh/)
+	@./$(DEBS) $(DEBS_FRESH)
+	$(PY) -m local.fresh
 
 .PHONY: image-test
 image-test: deps-test ## Build the image offline with podman and run it read-only, non-root, against PostgreSQL

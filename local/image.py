@@ -14,11 +14,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / ".local" / "containers"
+STATE = ROOT / ".build" / "containers"  # podman storage and the debootstrap cache
+DEBOOTSTRAP_CACHE = STATE / "debootstrap-cache"
 WHEELS = ROOT / ".build" / "wheels"
 DOCKERFILE = ROOT / "app" / "Dockerfile"
 IMAGE = "localhost/taskboard"
@@ -58,8 +60,12 @@ class Engine:
     def command(self, *args: str) -> list[str]:
         return [self.binary, *self.flags, *args]
 
+    def environment(self) -> dict[str, str]:
+        """The environment every call of the engine runs in."""
+        return {**os.environ, **dict(self.env)}
+
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, **dict(self.env)}
+        env = self.environment()
         result = subprocess.run(  # noqa: S603 - the engine and its arguments are built here
             self.command(*args), env=env, text=True, capture_output=True, check=False
         )
@@ -69,7 +75,7 @@ class Engine:
 
 
 def podman() -> Engine:
-    """Podman with storage under .local/containers: --root/--runroot as flags (a storage.conf hangs runs)."""
+    """Podman with storage under .build/containers: --root/--runroot as flags (a storage.conf hangs runs)."""
     binary = shutil.which("podman")
     if binary is None:
         raise ImageError("podman not found: install the Debian package podman (make image-test does this)")
@@ -93,38 +99,57 @@ def has_image(eng: Engine, name: str) -> bool:
 
 
 def ensure_offline_base(eng: Engine) -> str:
-    """A Debian 12 base with python3 and venv, made with debootstrap once and kept in podman's store."""
-    if has_image(eng, OFFLINE_BASE):
-        return OFFLINE_BASE
+    """A Debian 12 base with python3 and venv for the image build, made once and kept in podman's store."""
+    return ensure_debian_image(eng, OFFLINE_BASE, ("python3", "python3-venv", "ca-certificates"))
+
+
+def ensure_debian_image(
+    eng: Engine, name: str, packages: tuple[str, ...], *, files: Mapping[str, str] | None = None
+) -> str:
+    """``name``: a Debian 12 minbase with ``packages`` (and ``files`` written into it), made with debootstrap once.
+
+    Every such image shares one cache of downloaded packages, so the second one costs no download.
+    """
+    if has_image(eng, name):
+        return name
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
         raise ImageError("debootstrap not found: install the Debian package debootstrap")
+    DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="taskboard-rootfs-") as rootfs:
-        subprocess.run(  # noqa: S603
+        made = subprocess.run(  # noqa: S603
             [
                 debootstrap,
                 "--variant=minbase",
-                "--include=python3,python3-venv,ca-certificates",
+                f"--include={','.join(packages)}",
+                f"--cache-dir={DEBOOTSTRAP_CACHE}",
                 "bookworm",
                 rootfs,
                 DEBIAN_MIRROR,
             ],
-            check=True,
             capture_output=True,
+            text=True,
+            check=False,
         )
-        # Leave no package lists or caches in the base.
+        if made.returncode != 0:
+            raise ImageError(f"debootstrap of {name} failed:\n{made.stdout[-2000:]}{made.stderr[-2000:]}")
+        # Leave no package lists or caches in the image.
         for leftover in ("var/lib/apt/lists", "var/cache/apt/archives"):
             for path in (Path(rootfs) / leftover).glob("*"):
                 if path.is_file():
                     path.unlink()
-        env = {**os.environ, **dict(eng.env)}
+        for relative, text in (files or {}).items():
+            target = Path(rootfs) / relative.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        env = eng.environment()
         with subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE) as tar:  # noqa: S603,S607
             imported = subprocess.run(  # noqa: S603
-                eng.command("import", "-", OFFLINE_BASE), stdin=tar.stdout, env=env, capture_output=True, check=False
+                eng.command("import", "-", name), stdin=tar.stdout, env=env, capture_output=True, check=False
             )
         if imported.returncode != 0:
-            raise ImageError(f"importing the base image failed: {imported.stderr.decode(errors='replace')}")
-    return OFFLINE_BASE
+            raise ImageError(f"importing {name} failed: {imported.stderr.decode(errors='replace')}")
+    return name
 
 
 def build_wheelhouse() -> None:

@@ -42,6 +42,7 @@ WRITTEN_BY_THE_WORKFLOWS = {
     "infra/addons/*.tfplan": "infra/run.sh plan -out=<env>.tfplan",
     "reports/": "make test and make slo-check",
     "reports/slo/": "make slo-check",
+    "reports/fresh/": "make fresh-check",
 }
 _PATH_TOKEN = re.compile(
     r"(?<![\w./$-])((?:\.github|app|infra|k8s|tests|observability|dashboards|loadtest|local|docs|reports)/[\w./*$@{}-]*)"

@@ -29,7 +29,13 @@ def _rendered_tree(tmp_path: Path) -> Path:
 def _checkov(framework: str, directory: Path, tmp_path: Path) -> list[dict[str, Any]]:
     result = subprocess.run(
         [str(require(CHECKOV)), "--skip-download", "--framework", framework, "-d", str(directory), "-o", "json"],
-        env={**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "HOME": str(tmp_path)},
+        # checkov's kustomize framework runs `kubectl kustomize` from PATH: the one in .venv/bin.
+        env={
+            **os.environ,
+            "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",
+            "HOME": str(tmp_path),
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+        },
         capture_output=True,
         text=True,
         timeout=300,
