@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from app import endpoints
-from app.errors import APIError
+from app.errors import APIError, refuse_partial_body
 from app.listing import parse_list_query
 from app.openapi import InvalidBody, build_spec, validate_body
 from app.tasks import current_store
@@ -21,11 +21,13 @@ def _reject_constant(name: str) -> Any:
 
 
 def read_body(schema_name: str) -> dict[str, Any]:
-    """The request's JSON body, checked in order: media type (415), size (413), syntax (400), schema (422)."""
+    """The request's JSON body, checked in order: media type (415), size and framing (413, 400), syntax (400),
+    schema (422)."""
     if not request.is_json:
         got = request.mimetype or "nothing"
         raise APIError(415, f"Content-Type: must be application/json, got {got}", field="Content-Type")
-    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    raw = request.get_data(cache=True)  # raises 413 when Content-Length declares more than MAX_CONTENT_LENGTH
+    refuse_partial_body()
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:

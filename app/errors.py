@@ -1,11 +1,12 @@
-"""Errors as responses: JSON ``{"error", "detail"[, "field"]}`` everywhere but the HTML page."""
+"""Errors as responses: JSON ``{"error", "detail", "field"}`` everywhere but the HTML page."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.wsgi import LimitedStream
 
 from app.db import DatabaseUnavailable
 
@@ -23,6 +24,13 @@ _CODES = {
     503: "unavailable",
 }
 
+# Werkzeug's own refusals, as the part of the request they are about and a sentence saying why.
+_WERKZEUG_REFUSALS: tuple[tuple[type[HTTPException], str, str], ...] = (
+    (ClientDisconnected, "body", "body: ended before its declared length, or its chunked framing is malformed"),
+    (NotFound, "path", "path: matches no route"),
+    (MethodNotAllowed, "method", "method: not allowed on this path; the Allow header lists those that are"),
+)
+
 
 class APIError(Exception):
     """A refusal with a status, a stable code and a sentence naming what was wrong."""
@@ -33,6 +41,46 @@ class APIError(Exception):
         self.error = error or _CODES.get(status, "error")
         self.detail = detail
         self.field = field
+
+
+def _too_large() -> APIError:
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    return APIError(413, f"body: larger than {limit} bytes (MAX_BODY_BYTES)", field="body")
+
+
+def refuse_partial_body() -> None:
+    """After Werkzeug has read the body: refuse it if the client sent other than what was read.
+
+    Under gunicorn the input stream is "terminated" (the server frames it), so Werkzeug reads it
+    only up to MAX_CONTENT_LENGTH and treats an early end as the end: a body shorter than its
+    Content-Length (the client gave up) and a chunked body cut at the limit would both be used as
+    if whole. Nothing may be written from either.
+    """
+    stream = request.stream
+    if not isinstance(stream, LimitedStream):
+        return  # no body (Werkzeug's empty stand-in for an unframed one)
+    declared = request.content_length
+    if declared is not None:
+        if stream.tell() < declared:
+            raise ClientDisconnected()
+        return
+    if not stream.is_exhausted:
+        return  # the body ended before the limit
+    # Exactly MAX_CONTENT_LENGTH bytes of a body of undeclared length were read: one more byte
+    # from the server's stream tells a body that fits from one that goes on.
+    try:
+        more = request.environ["wsgi.input"].read(1)
+    except OSError:
+        raise ClientDisconnected() from None
+    if more:
+        raise _too_large()
+
+
+def _framing_error(exc: Exception) -> bool:
+    # gunicorn's body parser raises its ParseException family (a malformed chunk size, a missing
+    # chunk terminator) from wsgi.input reads. They are not OSErrors, so Werkzeug passes them on
+    # as if the application had failed; they are the client's fault, a 400, not a 5xx.
+    return type(exc).__module__ == "gunicorn.http.errors"
 
 
 def _wants_html() -> bool:
@@ -65,8 +113,16 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
+        if isinstance(exc, RequestEntityTooLarge):
+            too_large = _too_large()
+            return error_response(413, too_large.detail, field=too_large.field)
         status = exc.code or 500
-        response = error_response(status, exc.description or exc.name)
+        field, detail = "request", exc.description or exc.name
+        for kind, kind_field, kind_detail in _WERKZEUG_REFUSALS:
+            if isinstance(exc, kind):
+                field, detail = kind_field, kind_detail
+                break
+        response = error_response(status, detail, field=field)
         # Keep headers Werkzeug chose, e.g. Allow on 405.
         for name, value in exc.get_response().headers.items():
             if name.lower() not in {"content-type", "content-length"}:
@@ -75,5 +131,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if _framing_error(exc):
+            return error_response(400, f"body: malformed chunked framing ({exc})", field="body")
         log.exception("unhandled error")
         return error_response(500, "internal error")

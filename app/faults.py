@@ -22,7 +22,7 @@ import jsonschema
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from app import endpoints
-from app.errors import APIError
+from app.errors import APIError, refuse_partial_body
 from app.metrics import Metrics, current_route
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,9 @@ class FaultInjector:
         if not request.is_json:
             raise APIError(415, "Content-Type: must be application/json", field="Content-Type")
         body = request.get_json(silent=True)
+        refuse_partial_body()
         if body is None:
-            raise APIError(400, "the body is not valid JSON", error="invalid_json")
+            raise APIError(400, "body: not valid JSON", error="invalid_json", field="body")
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_SCHEMA).iter_errors(body))
         if error is not None:
             field = ".".join(str(p) for p in error.absolute_path) or "body"

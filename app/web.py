@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
-from app.errors import APIError
+from app.errors import APIError, refuse_partial_body
 from app.listing import ListQuery, parse_list_query
 from app.openapi import InvalidBody, validate_body
 from app.tasks import STATUSES, current_store
@@ -41,6 +41,7 @@ def index() -> Response:
 @bp.post("/tasks")
 def create_task() -> Response:
     title = request.form.get("title", "")
+    refuse_partial_body()
     try:
         validate_body("TaskCreate", {"title": title})
     except InvalidBody as exc:
@@ -53,6 +54,7 @@ def create_task() -> Response:
 @bp.post("/tasks/<int:task_id>/status")
 def set_status(task_id: int) -> Response:
     status = request.form.get("status", "")
+    refuse_partial_body()
     try:
         validate_body("TaskUpdate", {"status": status})
     except InvalidBody as exc:

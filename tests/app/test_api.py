@@ -173,7 +173,11 @@ def test_body_over_the_configured_size_is_refused_with_413(make_app: Any, empty_
     client = make_app(MAX_BODY_BYTES="1024").test_client()
     response = _post(client, json.dumps({"title": "z" * 2000}))
     assert response.status_code == 413
-    assert response.get_json()["error"] == "payload_too_large"
+    assert response.get_json() == {
+        "error": "payload_too_large",
+        "detail": "body: larger than 1024 bytes (MAX_BODY_BYTES)",
+        "field": "body",
+    }
     assert table_snapshot(empty_database) == []
 
 
@@ -261,6 +265,7 @@ def test_unsupported_method_is_405_with_allow(client: FlaskClient) -> None:
     response = client.put(f"{API}/tasks/1", json={"title": "x"})
     assert response.status_code == 405
     assert response.get_json()["error"] == "method_not_allowed"
+    assert response.get_json()["field"] == "method"
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "PATCH", "DELETE"}
 
 
@@ -268,6 +273,7 @@ def test_unknown_paths_are_json_404(client: FlaskClient) -> None:
     response = client.get(f"{API}/nothing-here")
     assert response.status_code == 404
     assert response.get_json()["error"] == "not_found"
+    assert response.get_json()["field"] == "path"
 
 
 # -- the OpenAPI document describes exactly the routes that exist -----------------------------
