@@ -11,9 +11,10 @@ from app import endpoints
 from app.errors import APIError, refuse_partial_body
 from app.listing import parse_list_query
 from app.openapi import InvalidBody, build_spec, validate_body
-from app.tasks import current_store
+from app.tasks import current_store, register_id_converter
 
 bp = Blueprint("api", __name__, url_prefix=endpoints.API_PREFIX)
+bp.record_once(register_id_converter)  # before the routes that use <id:...>
 
 
 def _reject_constant(name: str) -> Any:
@@ -64,7 +65,7 @@ def create_task() -> tuple[Response, int, dict[str, str]]:
     return jsonify(task.to_json()), 201, {"Location": url_for("api.get_task", task_id=task.id)}
 
 
-@bp.get("/tasks/<int:task_id>")
+@bp.get("/tasks/<id:task_id>")
 def get_task(task_id: int) -> Response:
     task = current_store().get(task_id)
     if task is None:
@@ -72,7 +73,7 @@ def get_task(task_id: int) -> Response:
     return jsonify(task.to_json())
 
 
-@bp.patch("/tasks/<int:task_id>")
+@bp.patch("/tasks/<id:task_id>")
 def update_task(task_id: int) -> Response:
     body = read_body("TaskUpdate")
     task = current_store().update(task_id, body)
@@ -81,7 +82,7 @@ def update_task(task_id: int) -> Response:
     return jsonify(task.to_json())
 
 
-@bp.delete("/tasks/<int:task_id>")
+@bp.delete("/tasks/<id:task_id>")
 def delete_task(task_id: int) -> tuple[str, int]:
     if not current_store().delete(task_id):
         raise APIError(404, f"task {task_id} does not exist", field="task_id")

@@ -24,7 +24,8 @@ def parse_list_query(
     if unknown:
         raise APIError(400, f"unknown query parameter(s): {', '.join(unknown)}", field=unknown[0])
 
-    status = args.get("status") or None
+    # Present but empty is refused like any other value outside the enum, as the OpenAPI document says.
+    status = args.get("status")
     if status is not None and status not in STATUSES:
         raise APIError(400, f"status: must be one of {', '.join(STATUSES)}", field="status")
 

@@ -57,7 +57,7 @@ def _make(metric: names.Metric, registry: CollectorRegistry) -> Any:
 
 @cache
 def route_template(rule: str) -> str:
-    """A Flask rule as an OpenAPI path template: ``/tasks/<int:task_id>`` → ``/tasks/{task_id}``."""
+    """A Flask rule as an OpenAPI path template: ``/tasks/<id:task_id>`` → ``/tasks/{task_id}``."""
     out = []
     for part in rule.split("/"):
         if part.startswith("<") and part.endswith(">"):

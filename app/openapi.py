@@ -14,17 +14,30 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from app import endpoints
-from app.tasks import MAX_ID, STATUSES, TITLE_MAX_LENGTH
+from app.tasks import INVISIBLE, MAX_ID, STATUSES, TITLE_MAX_LENGTH
 
 _SPEC_URI = "urn:taskboard:openapi"
+
+
+def _code_point(cp: int) -> str:
+    # \uXXXX reads the same in Python's re (jsonschema, schemathesis) and in ECMA-262; past the BMP
+    # the two have no escape in common, so the character itself is written (ECMA-262 reads it as
+    # one code point with the "u" flag, which JSON Schema 2020-12 validators use).
+    return f"\\u{cp:04X}" if cp <= 0xFFFF else chr(cp)
+
+
+_INVISIBLE_CLASS = "".join(_code_point(a) if a == b else f"{_code_point(a)}-{_code_point(b)}" for a, b in INVISIBLE)
 
 # Titles are text: at least one visible character, no NUL (which PostgreSQL text cannot hold).
 _TITLE = {
     "type": "string",
     "minLength": 1,
     "maxLength": TITLE_MAX_LENGTH,
-    "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
-    "description": f"1 to {TITLE_MAX_LENGTH} characters, not only whitespace.",
+    "pattern": f"^[^\\u0000]*[^{_INVISIBLE_CLASS}][^\\u0000]*$",
+    "description": (
+        f"1 to {TITLE_MAX_LENGTH} characters, no NUL, at least one of them visible: not only white space,"
+        " control, format (e.g. U+200B ZERO WIDTH SPACE) or other default-ignorable characters."
+    ),
 }
 _STATUS = {"type": "string", "enum": list(STATUSES)}
 
@@ -44,7 +57,9 @@ def _json(schema_ref: str, description: str) -> dict[str, Any]:
 
 
 _UNAVAILABLE = _error_response("PostgreSQL did not answer; nothing was changed. Retry later.")
-_NOT_FOUND = _error_response("No task has this id.")
+_NOT_FOUND = _error_response(
+    "No task has this id (`field` task_id), or the path matches no route (`field` path): an id is ASCII digits."
+)
 _BAD_BODY = {
     "400": _error_response("The body is not valid JSON."),
     "413": _error_response("The body is larger than the configured limit."),
@@ -67,7 +82,7 @@ def build_spec(max_limit: int, default_limit: int) -> dict[str, Any]:
         "info": {
             "title": "Task board API",
             "version": "1.0.0",
-            "description": "A small task board. Errors are JSON objects with `error` and `detail`.",
+            "description": "A small task board. Refusals are JSON objects with `error`, `detail` and `field`.",
         },
         "servers": [{"url": "/"}],
         "paths": {
@@ -207,7 +222,11 @@ def build_spec(max_limit: int, default_limit: int) -> dict[str, Any]:
                     "properties": {
                         "error": {"type": "string", "description": "A stable machine-readable code."},
                         "detail": {"type": "string", "description": "What was wrong, for a person."},
-                        "field": {"type": "string", "description": "The offending field, if one."},
+                        "field": {
+                            "type": "string",
+                            "description": "What was refused: a body member or query parameter, or body, path,"
+                            " method, Content-Type. Absent when the server, not the request, failed (5xx).",
+                        },
                     },
                 },
             }

@@ -7,16 +7,33 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from flask import current_app
+from werkzeug.routing import BaseConverter
 
 from app.db import Cursor, Database
 
 if TYPE_CHECKING:
+    from flask.sansio.blueprints import BlueprintSetupState
+
     from app.metrics import Metrics
 
 Status = Literal["todo", "doing", "done"]
 STATUSES: tuple[Status, ...] = ("todo", "doing", "done")
 DONE: Status = "done"
 TITLE_MAX_LENGTH = 200
+
+# Code points that draw nothing, as inclusive ranges: a title needs at least one character outside
+# them. White space, controls (Cc), format characters (Cf: U+200B ZERO WIDTH SPACE, bidi controls,
+# tag characters) and the rest of Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt:
+# Hangul fillers, variation selectors), as of Unicode 14 (Python 3.11's unicodedata, which
+# tests/app/test_api.py checks this against).
+INVISIBLE: tuple[tuple[int, int], ...] = (
+    (0x0000, 0x0020), (0x007F, 0x00A0), (0x00AD, 0x00AD), (0x034F, 0x034F), (0x0600, 0x0605),
+    (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891), (0x08E2, 0x08E2),
+    (0x115F, 0x1160), (0x1680, 0x1680), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x2000, 0x200F),
+    (0x2028, 0x202F), (0x205F, 0x206F), (0x3000, 0x3000), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+    (0x13430, 0x13438), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
 
 # The named database operations (the `operation` label of the query metrics).
 LIST, GET, CREATE, UPDATE, DELETE, STATS = (
@@ -31,6 +48,29 @@ OPERATIONS = (LIST, GET, CREATE, UPDATE, DELETE, STATS)
 
 # PostgreSQL bigint: a larger id cannot exist, and must not reach the driver as a parameter.
 MAX_ID = 2**63 - 1
+
+
+class TaskIdConverter(BaseConverter):
+    """A task id in a URL (``<id:task_id>``): ASCII digits only.
+
+    Werkzeug's ``int`` converter matches ``\\d+``, which in Python's re includes other scripts'
+    digits (٣٣٠٦٢, fullwidth ３３０６２) that int() reads too: /tasks/٣٣٠٦٢ was task 33062, and
+    DELETE on it deleted that task. Such a path now matches no route.
+    """
+
+    regex = "[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: Any) -> str:
+        return str(int(value))
+
+
+def register_id_converter(state: BlueprintSetupState) -> None:
+    """Blueprint hook (``record_once``, before its routes): make ``<id:...>`` known to the app's URL map."""
+    state.app.url_map.converters["id"] = TaskIdConverter
+
 
 # Every statement the store runs; parameters are always bound by the driver, never formatted in.
 _COLUMNS = "id, title, status, created_at, updated_at"

@@ -7,9 +7,10 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from app.errors import APIError, refuse_partial_body
 from app.listing import ListQuery, parse_list_query
 from app.openapi import InvalidBody, validate_body
-from app.tasks import STATUSES, current_store
+from app.tasks import STATUSES, current_store, register_id_converter
 
 bp = Blueprint("web", __name__)
+bp.record_once(register_id_converter)  # before the routes that use <id:...>
 
 
 def _query() -> ListQuery:
@@ -51,7 +52,7 @@ def create_task() -> Response:
     return redirect(url_for("web.index"), code=303)  # type: ignore[return-value]
 
 
-@bp.post("/tasks/<int:task_id>/status")
+@bp.post("/tasks/<id:task_id>/status")
 def set_status(task_id: int) -> Response:
     status = request.form.get("status", "")
     refuse_partial_body()

@@ -140,6 +140,10 @@ BAD_CREATES: list[tuple[str, Any, str | None, int, str]] = [
     ("missing title", "{}", "application/json", 422, "title"),
     ("empty title", '{"title": ""}', "application/json", 422, "title"),
     ("blank title", '{"title": "   \\t "}', "application/json", 422, "title"),
+    ("zero-width-space title", '{"title": "\\u200b"}', "application/json", 422, "title"),
+    ("invisibles only", '{"title": "\\u200b\\u2060\\ufeff\\u00ad \\u3000\\u3164"}', "application/json", 422, "title"),
+    ("bidi controls only", '{"title": "\\u202e\\u2066\\u2069"}', "application/json", 422, "title"),
+    ("tag characters only", '{"title": "\\udb40\\udc41\\udb40\\udc42"}', "application/json", 422, "title"),
     ("over-long title", json.dumps({"title": "y" * (TITLE_MAX_LENGTH + 1)}), "application/json", 422, "title"),
     ("numeric title", '{"title": 42}', "application/json", 422, "title"),
     ("null title", '{"title": null}', "application/json", 422, "title"),
@@ -227,6 +231,40 @@ def test_missing_tasks_are_404_for_every_method(client: FlaskClient, empty_datab
     assert table_snapshot(empty_database) == before
 
 
+@pytest.mark.parametrize("digits", ["١", "１", "߁", "১"], ids=["arabic-indic", "fullwidth", "nko", "bengali"])
+def test_ids_in_other_scripts_digits_match_no_route(client: FlaskClient, empty_database: str, digits: str) -> None:
+    task = create(client, "target")  # id 1, which int() would read from each of these digits
+    assert int(digits) == task["id"]
+    before = table_snapshot(empty_database)
+    url = f"{API}/tasks/{digits}"
+    for response in (client.get(url), client.delete(url), client.patch(url, json={"status": "done"})):
+        assert response.status_code == 404
+        assert response.get_json()["field"] == "path"
+    assert table_snapshot(empty_database) == before
+
+
+def test_only_invisible_characters_are_refused_as_a_title() -> None:
+    import sys
+    import unicodedata
+
+    from app.openapi import InvalidBody, validate_body
+    from app.tasks import INVISIBLE
+
+    invisible = {chr(cp) for low, high in INVISIBLE for cp in range(low, high + 1)}
+    drawn_nothing = {
+        chr(cp)
+        for cp in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(cp)) in {"Cc", "Cf", "Zs", "Zl", "Zp"} or chr(cp).isspace()
+    }
+    assert drawn_nothing <= invisible, sorted(f"U+{ord(c):04X}" for c in drawn_nothing - invisible)
+    for char in sorted(drawn_nothing):
+        with pytest.raises(InvalidBody):
+            validate_body("TaskCreate", {"title": char * 3})
+    # Anything visible among them makes a title, whatever the script.
+    for title in ("a", "\u200bx\u200b", "任务", "é", "e\u0301", "😀", "\U0001f1eb\U0001f1f7", " . "):
+        assert validate_body("TaskCreate", {"title": title}) == {"title": title}
+
+
 @pytest.mark.parametrize("task_id", ["abc", "-1", "1.5", "1e3"])
 def test_non_integer_ids_are_404(client: FlaskClient, task_id: str) -> None:
     response = client.get(f"{API}/tasks/{task_id}")
@@ -242,6 +280,7 @@ BAD_QUERIES = [
     ("limit=1.5", "limit"),
     ("limit=%EF%BC%91", "limit"),  # a full-width digit: isdigit() says yes, int() would too
     ("status=archived", "status"),
+    ("status=", "status"),  # the enum refuses the empty string, as the OpenAPI document says
     ("cursor=not-a-cursor", "cursor"),
     ("cursor=", "cursor"),
     ("cursor=0", "cursor"),

@@ -103,3 +103,14 @@ def test_bad_filter_is_an_html_400(client: FlaskClient) -> None:
     assert response.mimetype == "text/html"
     assert "status: must be one of" in response.get_data(as_text=True)
     assert client.get("/?cursor=zzz").status_code == 400
+    empty = client.get("/?status=")
+    assert empty.status_code == 400
+    assert empty.mimetype == "text/html"
+    assert "status: must be one of" in empty.get_data(as_text=True)
+
+
+def test_ids_in_other_scripts_digits_move_no_task(client: FlaskClient, empty_database: str) -> None:
+    add(client, "stays todo")
+    response = client.post("/tasks/١/status", data={"status": "done", "csrf_token": csrf_token(client)})
+    assert response.status_code == 404
+    assert execute(empty_database, "SELECT status FROM tasks") == [("todo",)]
