@@ -22,7 +22,7 @@ import jsonschema
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from app import endpoints
-from app.errors import APIError, refuse_partial_body
+from app.errors import APIError, error_response, refuse_partial_body
 from app.metrics import Metrics, current_route
 
 log = logging.getLogger(__name__)
@@ -114,10 +114,17 @@ class FaultInjector:
 
     # -- admin endpoint ----------------------------------------------------------------------
 
-    def _authorise(self) -> None:
+    def _authorise(self) -> Response | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
-            raise APIError(401, "a valid bearer token is required", error="unauthorised")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._token):
+            return None
+        response = error_response(401, "a valid bearer token is required", error="unauthorised", field="Authorization")
+        # RFC 6750 §3: say which scheme is wanted, and name a presented token's fault.
+        challenge = f'Bearer realm="{endpoints.SERVICE_NAME}"'
+        if scheme.lower() == "bearer":
+            challenge += ', error="invalid_token"'
+        response.headers["WWW-Authenticate"] = challenge
+        return response
 
     def _get(self) -> Response:
         return jsonify(self.current())

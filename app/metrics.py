@@ -145,14 +145,16 @@ class Metrics:
             self.in_flight.dec()
 
     def _expose(self) -> Response:
+        # content_type, not mimetype: the constants carry their charset, and Werkzeug appends another
+        # to a text/ mimetype (";charset=utf-8; charset=utf-8", which strict scrapers refuse).
         if self.multiprocess:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-            return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+            return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
         if "application/openmetrics-text" in request.headers.get("Accept", ""):
             # Exemplars exist only in the OpenMetrics format.
-            return Response(openmetrics.generate_latest(self.registry), mimetype=openmetrics.CONTENT_TYPE_LATEST)  # type: ignore[no-untyped-call]
-        return Response(generate_latest(self.registry), mimetype=CONTENT_TYPE_LATEST)
+            return Response(openmetrics.generate_latest(self.registry), content_type=openmetrics.CONTENT_TYPE_LATEST)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def _exemplar() -> dict[str, str] | None:

@@ -39,7 +39,9 @@ def _url(pg: EmbeddedPostgres, password: str) -> str:
     return f"postgresql://app:{password}@127.0.0.1:{pg.port}/board"
 
 
-def test_rotated_password_is_picked_up_from_the_file(password_postgres: EmbeddedPostgres, tmp_path: Path) -> None:
+def test_rotated_password_is_picked_up_from_the_file(
+    password_postgres: EmbeddedPostgres, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pg = password_postgres
     upgrade(_url(pg, "first-password"))
     url_file = tmp_path / "database-url"
@@ -61,13 +63,18 @@ def test_rotated_password_is_picked_up_from_the_file(password_postgres: Embedded
     # turning unready at once would take the service out of the load balancer).
     degraded = client.get(endpoints.READYZ)
     assert degraded.status_code == 200
-    assert "logins refused" in degraded.get_json()["warning"]
+    assert degraded.get_json()["warning"] == "new database logins refused; serving on open connections"
     # A pod with no open session cannot serve: it is not ready, and says why.
     cold = create_app({**config, "DB_POOL_MIN": "0"})
     stale = cold.test_client().get(endpoints.READYZ)
     assert stale.status_code == 503
-    assert "password authentication failed" in stale.get_json()["reason"]
+    assert stale.get_json()["reason"] == "database login refused"
     cold.extensions["db"].close()
+    # PostgreSQL's words go to the log only, and once per change of what readiness found.
+    logged = capsys.readouterr().out
+    assert "password authentication failed" not in degraded.get_data(as_text=True) + stale.get_data(as_text=True)
+    assert logged.count("readiness: database login refused: ") == 1
+    assert "password authentication failed" in logged
 
     # External Secrets refreshes the Secret and the kubelet updates the mounted file.
     url_file.write_text(_url(pg, "second-password"))

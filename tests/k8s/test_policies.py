@@ -570,8 +570,10 @@ def test_prod_is_a_canary_split_by_the_alb_and_judged_by_the_slo_analysis() -> N
     alb = canary["trafficRouting"]["alb"]
     ingress = one(docs, "Ingress", alb["ingress"])
     (rule,) = ingress["spec"]["rules"]
-    (path,) = rule["http"]["paths"]
-    assert path["backend"]["service"] == {"name": alb["rootService"], "port": {"name": "use-annotation"}}
+    paths = rule["http"]["paths"]
+    assert len(paths) == len(one(render("base"), "Ingress", alb["ingress"])["spec"]["rules"][0]["http"]["paths"])
+    for path in paths:  # every routed path is split, or part of the traffic would skip the canary
+        assert path["backend"]["service"] == {"name": alb["rootService"], "port": {"name": "use-annotation"}}
     root = one(docs, "Service", alb["rootService"])
     assert alb["servicePort"] in {p["port"] for p in root["spec"]["ports"]}
     labels = rollout["spec"]["template"]["metadata"]["labels"]
@@ -588,8 +590,8 @@ def test_prod_is_a_canary_split_by_the_alb_and_judged_by_the_slo_analysis() -> N
 
 def test_only_prod_routes_through_argo_rollouts_actions() -> None:
     for target in ("base", "overlays/dev", "overlays/uat"):
-        port = one(render(target), "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]
-        assert port == {"name": "http"}, target
+        for path in one(render(target), "Ingress")["spec"]["rules"][0]["http"]["paths"]:
+            assert path["backend"]["service"]["port"] == {"name": "http"}, target
 
 
 # -- Argo CD -------------------------------------------------------------------------------------
