@@ -54,6 +54,7 @@ class Database:
         self._metrics: Metrics | None = None
         self._url = ""
         self._url_stamp: tuple[int, int, int] | None = None
+        self._outage = _Outage()
 
     def init_app(self, app: Flask, settings: Settings, metrics: Metrics) -> None:
         self._settings = settings
@@ -137,14 +138,20 @@ class Database:
         most once. Raises :class:`DatabaseUnavailable` when PostgreSQL cannot answer.
         """
         try:
-            return self._run_once(operation, work, one_statement)
-        except _StaleConnection as stale:
-            if not idempotent:
-                raise DatabaseUnavailable(str(stale.__cause__)) from stale.__cause__
             try:
-                return self._run_once(operation, work, one_statement)
-            except _StaleConnection as again:
-                raise DatabaseUnavailable(str(again.__cause__)) from again.__cause__
+                result = self._run_once(operation, work, one_statement)
+            except _StaleConnection as stale:
+                if not idempotent:
+                    raise DatabaseUnavailable(str(stale.__cause__)) from stale.__cause__
+                try:
+                    result = self._run_once(operation, work, one_statement)
+                except _StaleConnection as again:
+                    raise DatabaseUnavailable(str(again.__cause__)) from again.__cause__
+        except DatabaseUnavailable as exc:
+            self._outage.refused(exc)
+            raise
+        self._outage.answered()
+        return result
 
     def _run_once(self, operation: str, work: Callable[[Cursor], T], one_statement: bool) -> T:
         pool = self._get_pool()
@@ -231,6 +238,34 @@ class Database:
             if self._pool is not None:
                 self._pool.closeall()
                 self._pool = None
+
+
+class _Outage:
+    """Logs an outage once as it begins and once as it ends, per process, not once per refused request.
+
+    One WARNING per refusal made 9,455 lines for two 10-second outages, drowning the two that matter;
+    each request still has its access line. State is a flag under a lock rather than anything
+    thread-local, so that it holds whether requests run in threads or in gevent greenlets.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._down = False
+
+    def refused(self, cause: DatabaseUnavailable) -> None:
+        if self._become(down=True):
+            log.warning("database became unavailable: %s", cause)
+
+    def answered(self) -> None:
+        # Read without the lock first: the steady state, every successful query, takes none.
+        if self._down and self._become(down=False):
+            log.info("database available again")
+
+    def _become(self, *, down: bool) -> bool:
+        """Set the state; whether this call changed it (so exactly one caller logs each change)."""
+        with self._lock:
+            changed, self._down = self._down != down, down
+        return changed
 
 
 class _StaleConnection(Exception):

@@ -106,7 +106,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DatabaseUnavailable)
     def _db_unavailable(exc: DatabaseUnavailable) -> Response:
-        log.warning("database unavailable: %s", exc)
+        # Not logged here: app/db.py logs an outage as it begins and ends; the access line counts each refusal.
         response = error_response(503, "the database did not answer; nothing was changed", error="database_unavailable")
         response.headers["Retry-After"] = "1"
         return response

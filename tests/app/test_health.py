@@ -143,3 +143,41 @@ def test_gunicorn_sigterm_hook_turns_readiness_off_before_stopping(app: Flask, m
     response = app.test_client().get(endpoints.READYZ)
     assert response.status_code == 503
     assert response.get_json()["reason"] == "shutting down"
+
+
+def test_an_outage_logs_its_start_and_its_end_once_not_each_refused_request(
+    own_postgres: EmbeddedPostgres, served_app: Callable[..., Stack]
+) -> None:
+    url = own_postgres.ensure_database("quiet")
+    upgrade(url)
+    stack = served_app(workers=1, database_url=url)  # one process: its lines are the whole log
+    base = stack.settings.app_url
+    assert requests.get(f"{base}{API}/stats", timeout=5).status_code == 200
+
+    own_postgres.stop(mode="fast")
+    refused = 0
+    for i in range(30):
+        response = (
+            requests.post(f"{base}{API}/tasks", json={"title": f"during {i}"}, timeout=10)
+            if i % 2
+            else requests.get(f"{base}{API}/stats", timeout=10)
+        )
+        assert response.status_code == 503
+        refused += 1
+    own_postgres.start()
+    _wait_for(f"{base}{endpoints.READYZ}", 200, 10.0)
+    # Reads only: a write on a connection that died with the server is refused once more (never
+    # repeated), which would rightly count as the outage going on.
+    assert [requests.get(f"{base}{API}/stats", timeout=5).status_code for _ in range(5)] == [200] * 5
+
+    lines = [json.loads(line) for line in (stack.settings.state_dir / "logs" / "app.log").read_text().splitlines()]
+    messages = [line["message"] for line in lines if line["logger"] == "app.db"]
+    began = [m for m in messages if m.startswith("database became unavailable")]
+    assert len(began) == 1, messages
+    assert len(began[0]) > len("database became unavailable: "), "the cause is named"
+    assert messages.count("database available again") == 1, messages
+    assert messages.index("database available again") > messages.index(began[0])
+    assert not [line for line in lines if line["logger"] == "app.errors"], "no line per refused request"
+    # Every request still has its own access line.
+    access = [line for line in lines if line["logger"] == "taskboard.access" and line["status"] == 503]
+    assert len(access) == refused
