@@ -55,11 +55,18 @@ class Database:
         self._url = ""
         self._url_stamp: tuple[int, int, int] | None = None
         self._outage = _Outage()
+        # The pool raises PoolError when every connection is out; the requests of a gevent worker
+        # (app/worker.py) share it, so they queue here for a free one instead of failing at once.
+        self._free = threading.BoundedSemaphore(1)
 
     def init_app(self, app: Flask, settings: Settings, metrics: Metrics) -> None:
         self._settings = settings
         self._metrics = metrics
         self._url = settings.database_url
+        self._free = threading.BoundedSemaphore(settings.db_pool_max)
+        # Set when the worker starts, not on its first query: a worker that has served no query yet
+        # still may open that many (the sum over workers is the pod's share of the budget).
+        metrics.pool_max.set(settings.db_pool_max)
         app.extensions["db"] = self
 
     def url(self) -> str:
@@ -122,8 +129,6 @@ class Database:
                     # A previous pool (old credentials) is dropped, not closed: connections still
                     # checked out of it go back to it, and it closes them when it is collected.
                     self._pool, self._pool_url = pool, url
-                    if self._metrics is not None:
-                        self._metrics.pool_max.set(s.db_pool_max)
         return self._pool
 
     def run(
@@ -154,6 +159,17 @@ class Database:
         return result
 
     def _run_once(self, operation: str, work: Callable[[Cursor], T], one_statement: bool) -> T:
+        wait = self.settings.db_connect_timeout_s
+        if not self._free.acquire(timeout=wait):
+            if self._metrics is not None:
+                self._metrics.db_errors.labels(operation).inc()
+            raise DatabaseUnavailable(f"no pooled connection came free within {wait} s (DB_POOL_MAX)")
+        try:
+            return self._run_on_pool(operation, work, one_statement)
+        finally:
+            self._free.release()
+
+    def _run_on_pool(self, operation: str, work: Callable[[Cursor], T], one_statement: bool) -> T:
         pool = self._get_pool()
         metrics = self._metrics
         try:

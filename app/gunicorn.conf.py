@@ -31,17 +31,23 @@ def _int(name: str, default: int, low: int, high: int) -> int:
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', HTTP_PORT, 1, 65535)}"  # noqa: S104 - pods listen on all interfaces
 
-# Sync workers: on 2 shared cores they gave the steadiest p99 (see app/metrics.py and `make bench`).
-# Each worker serves one request at a time, so the pool needs one connection per worker.
-worker_class = "sync"
+# gevent workers (app/worker.py, docs/adr/0005): a connection waits in a greenlet, not in a worker,
+# so clients that send their request slowly (slowloris, slow bodies) cannot hold the service, with no
+# buffering proxy assumed in front. The work itself stays one process per core. The DB pool is shared
+# by a worker's greenlets; a greenlet waits for a free connection (app/db.py) instead of failing.
+worker_class = "app.worker.Worker"
+worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 1000, 10, 100_000)
 workers = _int("GUNICORN_WORKERS", 2, 1, 64)
 timeout = _int("GUNICORN_TIMEOUT", 30, 5, 600)
 # SIGTERM → stop accepting, finish in-flight requests, exit within this many seconds. The pod's
 # terminationGracePeriodSeconds covers preStop sleep + this (k8s/base, checked by a test).
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20, 1, 300)
-# Above the ALB idle timeout (60 s) so the balancer, not us, closes idle connections; sync workers
-# answer with Connection: close anyway, this matters if the worker class changes.
-keepalive = _int("GUNICORN_KEEPALIVE", 75, 1, 3600)
+# No keep-alive: every response closes its connection (as sync workers always did), so each request
+# is a new accept, taken by whichever worker is free. A kept-alive connection stays with the worker
+# that accepted it; measured with gevent workers, wrk -c8: p99 175-330 ms kept alive, 19 ms closed
+# (docs/adr/0011). An ALB never reuses a connection answered with
+# `Connection: close`, so the keep-alive race behind sporadic 502s cannot happen either.
+keepalive = 0
 # The app is imported in each worker after the fork, never in the master: nothing connects or
 # starts threads before forking.
 preload_app = False
@@ -51,6 +57,11 @@ control_socket_disable = True
 worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # noqa: S108
 limit_request_line = 4094
 limit_request_fields = 100
+# Trust X-Forwarded-* only through the app's PROXY_HOPS (app/security.py, werkzeug's ProxyFix).
+# gunicorn's own default believes X-Forwarded-Proto from 127.0.0.1, so any local client, or a
+# sidecar in the pod, could make a plain request look like HTTPS.
+forwarded_allow_ips = ""
+secure_scheme_headers: dict[str, str] = {}
 
 # The service writes its own JSON access line (app/logs.py); gunicorn's messages share the format.
 accesslog = None
@@ -81,12 +92,6 @@ def on_starting(server: Any) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink()
-
-
-def post_fork(server: Any, worker: Any) -> None:
-    from app import tracing
-
-    tracing.install_provider()
 
 
 def post_worker_init(worker: Any) -> None:

@@ -2,8 +2,9 @@
 
 With no OTLP endpoint set (and no exporter given by a test) nothing is installed: no SDK, no
 instrumentation, so tracing costs nothing. The provider must be created in each gunicorn worker
-after the fork, because the batch exporter's thread does not survive a fork; app/gunicorn.conf.py
-calls :func:`install_provider` from ``post_fork``.
+after the fork (the batch exporter's thread does not survive a fork) and after gevent has patched the
+worker (so that thread is a greenlet the hub schedules): :func:`init_app` installs it while the
+worker loads the app, which gunicorn does after both (``preload_app = False``).
 """
 
 from __future__ import annotations

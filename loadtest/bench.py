@@ -221,7 +221,8 @@ def markdown(summary: dict[str, Any], settings: dict[str, Any]) -> str:
         "# Benchmark: GET /api/v1/tasks/<id>",
         "",
         f"wrk -t{settings['threads']} -c{settings['connections']}, {settings['rounds']} interleaved rounds of "
-        f"{settings['seconds']} s, gunicorn {settings['workers']} sync workers, one machine ({os.cpu_count()} cores).",
+        f"{settings['seconds']} s, gunicorn {settings['workers']} workers of app/worker.py (gevent), one machine "
+        f"({os.cpu_count()} cores).",
         "",
         "| variant | req/s | p50 ms | p99 ms | errors |",
         "|---|---:|---:|---:|---:|",
@@ -283,10 +284,23 @@ def interleaved(
 
 
 def compare_worker_models(database_url: str, sink_url: str, workdir: Path, args: argparse.Namespace) -> int:
-    """`--worker-models`: the instrumented service under sync workers vs threaded ones (app/metrics.py)."""
+    """`--worker-models`: the instrumented service on its gevent workers vs sync and threaded ones (ADR 0005)."""
     instrumented = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "LOG_LEVEL": "INFO"}
     variants = [
-        Variant("sync", "2 sync workers", "app:create_app()", {**instrumented, "DB_POOL_MAX": "1"}, ("-w", "2")),
+        Variant(
+            "gevent",
+            "2 gevent workers (app/worker.py, the default)",
+            "app:create_app()",
+            {**instrumented, "DB_POOL_MAX": "1"},
+            ("-w", "2"),
+        ),
+        Variant(
+            "sync",
+            "2 sync workers",
+            "app:create_app()",
+            {**instrumented, "DB_POOL_MAX": "1"},
+            ("-w", "2", "-k", "sync"),
+        ),
         Variant(
             "gthread-1x8",
             "1 gthread worker x 8 threads",
@@ -327,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPORTS)
     parser.add_argument(
-        "--worker-models", action="store_true", help="compare sync and threaded gunicorn workers instead"
+        "--worker-models", action="store_true", help="compare the gevent workers with sync and threaded ones instead"
     )
     args = parser.parse_args(argv)
 

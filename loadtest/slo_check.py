@@ -349,9 +349,9 @@ def start_own_stack(faults: Mapping[str, Any] | None, state_dir: Path = OWN_STAT
         scrape_interval=SCRAPE_INTERVAL,
         evaluation_interval=EVALUATION_INTERVAL,
         seed=True,
-        # Four sync workers: the latency drill holds each for the injected delay, and the check
-        # needs enough slow requests to move the SLI within a minute (workers idle while delayed).
-        workers=4,
+        # The production worker count; a request delayed by the latency drill waits in a greenlet
+        # and holds no worker (app/worker.py), so the drill's slow requests add up quickly.
+        workers=2,
         app_env={"LOG_LEVEL": "WARNING"},  # the access log of thousands of requests helps no one here
     )
     stack = Stack(settings, out=sys.stderr)

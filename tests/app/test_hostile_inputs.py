@@ -331,10 +331,6 @@ def test_each_documented_refusal_is_json_with_its_field_and_writes_nothing(
 
 # -- refusals gunicorn makes before the application sees the request --------------------------
 
-GUNICORN_REFUSES = pytest.mark.xfail(strict=True, reason="gunicorn's own refusals are HTML until the JSON worker lands")
-
-
-@GUNICORN_REFUSES
 @pytest.mark.parametrize(
     "raw, status, field",
     [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 
 import requests
@@ -117,8 +118,16 @@ def test_counts_are_summed_across_gunicorn_workers(served_app: Callable[..., Sta
             if labels[names.ROUTE] == f"{API}/stats" and labels[names.STATUS] == "200"
         ]
         assert counts == [60.0]
-    text = texts[-1]
-    assert samples(text, names.DB_POOL_CONNECTIONS_MAX.name) == [({}, 3 * 1.0)]  # 3 workers × DB_POOL_MAX 1
+    # Every worker sets its share when it starts, whether or not it has served a query; a worker
+    # may still be booting when the first one answers, so give them a few seconds.
+    deadline = time.monotonic() + 10
+    while True:
+        text = requests.get(f"{url}{endpoints.METRICS}", timeout=5).text
+        pool_max = samples(text, names.DB_POOL_CONNECTIONS_MAX.name)
+        if pool_max == [({}, 3 * 1.0)] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert pool_max == [({}, 3 * 1.0)]  # 3 workers × DB_POOL_MAX 1
     assert len(samples(text, names.BUILD_INFO.name)) == 1
     promtool = shutil.which("promtool")
     assert promtool
