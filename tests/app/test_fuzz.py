@@ -25,7 +25,9 @@ def test_schemathesis_finds_no_server_error_and_no_contract_breach(
             "run",
             f"{stack.settings.app_url}{endpoints.OPENAPI}",
             "--checks",
-            "all",
+            "all",  # negative_data_rejection among them: invalid input must be refused
+            "--mode",
+            "all",  # positive and negative data (the default, stated so it stays)
             "--seed",
             str(SEED),
             "--max-examples",
