@@ -331,6 +331,7 @@ def test_each_documented_refusal_is_json_with_its_field_and_writes_nothing(
 
 # -- refusals gunicorn makes before the application sees the request --------------------------
 
+
 @pytest.mark.parametrize(
     "raw, status, field",
     [
