@@ -63,8 +63,10 @@ limit_request_fields = 100
 forwarded_allow_ips = ""
 secure_scheme_headers: dict[str, str] = {}
 
-# The service writes its own JSON access line (app/logs.py); gunicorn's messages share the format.
+# The service writes its own JSON access line (app/logs.py); gunicorn's messages share the format,
+# and its own access log is not even built (app/worker.py).
 accesslog = None
+logger_class = "app.worker.Logger"
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -90,6 +90,7 @@ class Metrics:
         self.faults_injected = _make(names.FAULTS_INJECTED, r)
         self.build_info = _make(names.BUILD_INFO, r)
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def init_app(self, app: Flask, *, version: str, commit: str) -> None:
         app.extensions["metrics"] = self
@@ -130,14 +131,31 @@ class Metrics:
         if started is None:
             return response
         elapsed = time.perf_counter() - started
-        g.duration_ms = round(elapsed * 1000, 3)
-        route = current_route()
         method = request.method if request.method in _KNOWN_METHODS else names.OTHER_METHOD
-        status = response.status_code
-        self.requests.labels(route, method, str(status)).inc()
-        self.duration.labels(route, method, f"{status // 100}xx").observe(elapsed, exemplar=_exemplar())
+        requests, duration = self._series(current_route(), method, response.status_code)
+        requests.inc()
+        if self.multiprocess:  # multiprocess files keep no exemplars: do not build one to drop
+            duration.observe(elapsed)
+        else:
+            duration.observe(elapsed, exemplar=_exemplar())
         self.in_flight.dec()
         return response
+
+    def _series(self, route: str, method: str, status: int) -> tuple[Any, Any]:
+        """The request counter's and duration histogram's children for one answer, looked up once.
+
+        ``.labels()`` validates and locks on every call; the children never change, and their number
+        is bounded by routes × methods × statuses, so they are kept here after the first request.
+        """
+        key = (route, method, status)
+        series = self._children.get(key)
+        if series is None:
+            series = (
+                self.requests.labels(route, method, str(status)),
+                self.duration.labels(route, method, f"{status // 100}xx"),
+            )
+            self._children[key] = series
+        return series
 
     def _teardown(self, _exc: BaseException | None) -> None:
         # after_request is skipped when a response could not be built at all; do not leak in-flight.

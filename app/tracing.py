@@ -17,13 +17,20 @@ from flask import Flask
 from opentelemetry import trace
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from app import endpoints
 
 log = logging.getLogger(__name__)
+
+# Spans per OTLP export, not the SDK's 512: in a gevent worker the exporter is a greenlet that nothing
+# preempts, and encoding 512 spans held every request of the worker for ~20 ms. At 1,200 req/s
+# open-loop (make bench, h2load) the p99 of the instrumented service was 28-35 ms with 512, 13-15 ms
+# with 64 and 32; throughput within the noise (docs/performance.md).
+EXPORT_BATCH = 64
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
@@ -41,22 +48,26 @@ def installed() -> bool:
     return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
-def install_provider(exporter: SpanExporter | None = None, env: Mapping[str, str] = os.environ) -> bool:
+def install_provider(
+    exporter: SpanExporter | None = None, env: Mapping[str, str] = os.environ, *, processor: SpanProcessor | None = None
+) -> bool:
     """Install the SDK provider once per process; return whether tracing is on.
 
-    ``exporter`` is for tests (an in-memory exporter, exported synchronously); otherwise the OTLP/HTTP
-    exporter reads its endpoint, headers and timeout from OTEL_EXPORTER_OTLP_*.
+    ``exporter`` (exported synchronously) and ``processor`` are for tests and loadtest/cost.py;
+    otherwise the OTLP/HTTP exporter reads its endpoint, headers and timeout from OTEL_EXPORTER_OTLP_*.
     """
     if installed():
         return True
-    if exporter is None:
+    if processor is None and exporter is not None:
+        processor = SimpleSpanProcessor(exporter)
+    if processor is None:
         if not export_configured(env):
             return False
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        processor: SimpleSpanProcessor | BatchSpanProcessor = BatchSpanProcessor(OTLPSpanExporter())
-    else:
-        processor = SimpleSpanProcessor(exporter)
+        # OTEL_BSP_MAX_EXPORT_BATCH_SIZE, when set, wins over this default.
+        batch = None if env.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "").strip() else EXPORT_BATCH
+        processor = BatchSpanProcessor(OTLPSpanExporter(), max_export_batch_size=batch)
 
     # Defaults only: what OTEL_RESOURCE_ATTRIBUTES or OTEL_SERVICE_NAME say wins (uat and prod both
     # run APP_ENV=production, so their overlays name the deployment environment there).
@@ -77,7 +88,7 @@ def install_provider(exporter: SpanExporter | None = None, env: Mapping[str, str
     trace.set_tracer_provider(provider)
     # Patches psycopg2.connect, so every pooled connection opened from now on is traced.
     Psycopg2Instrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
-    log.info("tracing on: %s", type(processor.span_exporter).__name__)
+    log.info("tracing on: %s", type(getattr(processor, "span_exporter", processor)).__name__)
     return True
 
 
@@ -86,7 +97,12 @@ def init_app(app: Flask) -> None:
     if not install_provider():
         return
     excluded = ",".join(f"{path}$" for path in endpoints.OPERATIONAL_PATHS)
-    FlaskInstrumentor().instrument_app(app, excluded_urls=excluded)  # type: ignore[no-untyped-call]
+    # Spans only: RED metrics are the service's own Prometheus histograms (app/metrics.py), so the
+    # instrumentation's OpenTelemetry HTTP metrics would be work done twice; and the SQL commenter
+    # context it attaches per request serves nothing (the psycopg2 instrumentation's is off).
+    FlaskInstrumentor().instrument_app(  # type: ignore[no-untyped-call]
+        app, excluded_urls=excluded, enable_commenter=False, meter_provider=NoOpMeterProvider()
+    )
 
 
 def shutdown() -> None:
