@@ -12,13 +12,16 @@ PY := $(VENV)/bin/python
 # checkov has a virtualenv of its own: its bundled hcl2 module clashes with python-hcl2.
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# make bench's peer, variant (p): the packages most teams instrument Flask with, kept out of .venv.
+PEER_VENV := .venv-peer
 DEBS := local/install-debian-packages.sh
 
 # Debian packages per purpose (binaries the tests and the local stack run for real).
 DEBS_RUN := prometheus prometheus-alertmanager
 DEBS_IMAGE := podman buildah runc debootstrap
-# libatomic1: Playwright's bundled node driver links it; jq: the workflows' scripts the tests run.
-DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) chromium graphviz libatomic1 jq
+# libatomic1: Playwright's bundled node driver links it; jq: the workflows' scripts the tests run;
+# nghttp2-client: h2load, make bench's open-loop generator (tests/loadtest/test_bench.py runs it).
+DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) chromium graphviz libatomic1 jq nghttp2-client
 # make fresh-check: podman, debootstrap for the pristine image, catatonit as the containers' init.
 DEBS_FRESH := podman runc debootstrap catatonit
 
@@ -55,11 +58,17 @@ $(CHECKOV_VENV)/.stamp: tests/requirements-checkov.txt | $(PY)
 	  $(CHECKOV_VENV)/bin/python -m pip install -q -r tests/requirements-checkov.txt
 	@touch $@
 
+$(PEER_VENV)/.stamp: loadtest/requirements-peer.txt | $(PY)
+	$(PYTHON) -m venv $(PEER_VENV)
+	2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2) \
+	  $(PEER_VENV)/bin/python -m pip install -q -r loadtest/requirements-peer.txt
+	@touch $@
+
 .PHONY: deps-run deps-test
 deps-run: $(VENV)/.run.stamp
 	@./$(DEBS) $(DEBS_RUN)
 
-deps-test: $(VENV)/.test.stamp $(CHECKOV_VENV)/.stamp
+deps-test: $(VENV)/.test.stamp $(CHECKOV_VENV)/.stamp $(PEER_VENV)/.stamp
 	@./$(DEBS) $(DEBS_TEST)
 
 # ---------------------------------------------------------------------------------------------
@@ -97,8 +106,8 @@ hpa-test: deps-test ## Scale test on a real cluster: load it, assert replicas ri
 	$(PY) -m loadtest.hpa_test
 
 .PHONY: bench
-bench: deps-run ## Benchmark: the service vs a bare WSGI baseline vs itself uninstrumented (wrk; reports/bench/)
-	@./$(DEBS) wrk
+bench: deps-run $(VENV)/.test.stamp $(PEER_VENV)/.stamp ## Benchmark: the service vs a bare baseline, itself uninstrumented and the usual instrumentation (reports/bench/)
+	@./$(DEBS) wrk nghttp2-client
 	$(PY) -m loadtest.bench
 
 # ---------------------------------------------------------------------------------------------
@@ -142,7 +151,6 @@ format: deps-test ## Rewrite Python files in the project's format
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: lock
-.PHONY: lock
 PIP_COMPILE = ../$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links
 
 lock: $(VENV)/.test.stamp ## Re-pin requirements*.txt from the requirements*.in files
@@ -150,10 +158,11 @@ lock: $(VENV)/.test.stamp ## Re-pin requirements*.txt from the requirements*.in 
 	cd local && $(PIP_COMPILE) -o requirements.txt requirements.in
 	cd tests && $(PIP_COMPILE) -o requirements.txt requirements.in
 	cd tests && $(PIP_COMPILE) -o requirements-checkov.txt requirements-checkov.in
+	cd loadtest && $(PIP_COMPILE) -o requirements-peer.txt requirements-peer.in
 
 .PHONY: clean
 clean: ## Remove the virtualenv and reports (keeps the local database in .local/)
-	rm -rf $(VENV) $(CHECKOV_VENV) reports .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(PEER_VENV) reports .mypy_cache .ruff_cache .pytest_cache
 
 # ---------------------------------------------------------------------------------------------
 # Observability and dashboards

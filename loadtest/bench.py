@@ -1,14 +1,19 @@
-"""`make bench`: the service against a bare baseline, interleaved in one run on one machine.
+"""`make bench`: the service against a bare baseline, itself uninstrumented and its peer, in one run.
 
-Three servers under the same gunicorn config file and settings, on one PostgreSQL:
+Five servers under the same gunicorn config file and settings, on one PostgreSQL:
   (a) baseline      loadtest/baseline.py — bare WSGI + psycopg2, the same SELECT and JSON;
   (b) instrumented  the service: traces exported over OTLP/HTTP to a local sink, metrics, JSON logs;
   (c) bare service  the same service with tracing off, METRICS_ENABLED=false and LOG_LEVEL=WARNING;
-  (d) sampled       (b) with 10 % of traces sampled at the source (OTEL_TRACES_SAMPLER), for comparison.
-wrk drives GET /api/v1/tasks/<id> on 127.0.0.1 (-t2 -c32 by default), rounds interleaved a, b, d, c, …,
-and the medians are compared as ratios: b/a and b/c (plus c/a and d/c to read them). Only ratios within
-one run mean anything.
-Targets (reported, never asserted): b/a ≥ 0.60, b/c ≥ 0.85, p99(b) ≤ 25 ms at 32 connections.
+  (d) sampled       (b) with 10 % of traces sampled at the source (OTEL_TRACES_SAMPLER), for reading (b);
+  (p) peer          the service instrumented the usual way (loadtest/peer.py), what a user would pick.
+wrk drives GET /api/v1/tasks/<id> on 127.0.0.1 (-t2 -c32 by default), rounds interleaved, and the
+medians are compared as ratios; then h2load offers half of (c)'s maximum, open loop, to every variant
+(loadtest/openloop.py); then the Locust user mix measures CPU per request (loadtest/capacity.py) and
+loadtest/cost.py splits a request's CPU by instrumentation layer. Only ratios within one run mean
+anything. Targets (loadtest/bench_report.py) are reported, never asserted.
+
+Exit codes: 0 measured and reported (whether or not the targets are met); 2 a measurement came back
+empty or a server did not start (the message names it) — nothing is reported then.
 """
 
 from __future__ import annotations
@@ -35,24 +40,16 @@ import requests
 
 from app import endpoints
 from app.migrate import upgrade
-from loadtest import capacity, cost
+from loadtest import bench_report, capacity, cost, openloop, profile
+from loadtest.bench_report import Measurement, NotMeasured
 from local.postgres import EmbeddedPostgres
 from local.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports" / "bench"
-TARGETS = {"b/a": 0.60, "b/c": 0.85, "p99_b_ms": 25.0}
+PEER_VENV = ROOT / ".venv-peer"
+PROFILE_SECONDS = 8
 ROWS = 1000
-
-
-@dataclass(frozen=True)
-class Measurement:
-    variant: str
-    round: int
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
 
 
 @dataclass(frozen=True)
@@ -62,6 +59,8 @@ class Variant:
     app: str
     env: dict[str, str]
     gunicorn_args: tuple[str, ...] = ()  # after -c app/gunicorn.conf.py, so they override it
+    python: str = sys.executable
+    launcher: tuple[str, ...] = ()  # a command gunicorn runs under (the peer's opentelemetry-instrument)
 
 
 class _Sink(BaseHTTPRequestHandler):
@@ -88,9 +87,12 @@ def _duration_ms(text: str) -> float:
 
 def parse_wrk(output: str) -> tuple[float, float, float, int]:
     """Requests/s, p50 and p99 (ms), and errors (non-2xx plus socket errors) from `wrk --latency`."""
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _duration_ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _duration_ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    rps_match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p50_match = re.search(r"^\s+50%\s+(\S+)", output, re.M)
+    p99_match = re.search(r"^\s+99%\s+(\S+)", output, re.M)
+    if not (rps_match and p50_match and p99_match):
+        raise NotMeasured(f"wrk printed no throughput or latency: {output[-300:]!r}")
+    rps, p50, p99 = float(rps_match.group(1)), _duration_ms(p50_match.group(1)), _duration_ms(p99_match.group(1))
     errors = 0
     if non_2xx := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output):
         errors += int(non_2xx.group(1))
@@ -102,19 +104,24 @@ def parse_wrk(output: str) -> tuple[float, float, float, int]:
 def wrk(url: str, seconds: int, connections: int, threads: int) -> str:
     binary = shutil.which("wrk")
     if binary is None:
-        raise SystemExit("make bench: wrk not found (the Debian package wrk; make bench installs it)")
+        raise NotMeasured("wrk not found (the Debian package wrk; make bench installs it)")
     result = subprocess.run(  # noqa: S603
         [binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if result.returncode != 0:
+        raise NotMeasured(f"wrk against {url} exited {result.returncode}: {result.stderr[-300:]}")
     return result.stdout
 
 
 @contextmanager
-def servers(variants: list[Variant], database_url: str, workdir: Path) -> Iterator[dict[str, tuple[str, int]]]:
-    """Start one gunicorn per variant; yield their base URLs and master pids."""
+def servers(
+    variants: list[Variant], database_url: str, workdir: Path, log_dir: Path
+) -> Iterator[dict[str, tuple[str, int]]]:
+    """Start one gunicorn per variant, its output in ``log_dir``; yield their base URLs and master pids."""
+    log_dir.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
     urls: dict[str, tuple[str, int]] = {}
     try:
@@ -131,11 +138,12 @@ def servers(variants: list[Variant], database_url: str, workdir: Path) -> Iterat
                 "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{variant.key}"),
                 **variant.env,
             }
-            log = (workdir / f"{variant.key}.log").open("wb")
+            log = (log_dir / f"{variant.key}.log").open("wb")
             processes.append(
                 subprocess.Popen(  # noqa: S603
                     [
-                        sys.executable,
+                        *variant.launcher,
+                        variant.python,
                         "-m",
                         "gunicorn",
                         "-c",
@@ -152,7 +160,7 @@ def servers(variants: list[Variant], database_url: str, workdir: Path) -> Iterat
             log.close()
             urls[variant.key] = (f"http://127.0.0.1:{port}", processes[-1].pid)
         for key, (url, _pid) in urls.items():
-            _wait(f"{url}{endpoints.API_PREFIX}/tasks/1", key)
+            _wait(f"{url}{endpoints.API_PREFIX}/tasks/1", key, log_dir / f"{key}.log")
         yield urls
     finally:
         for process in processes:
@@ -161,7 +169,7 @@ def servers(variants: list[Variant], database_url: str, workdir: Path) -> Iterat
             process.wait(30)
 
 
-def _wait(url: str, key: str, timeout: float = 60) -> None:
+def _wait(url: str, key: str, log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -170,7 +178,23 @@ def _wait(url: str, key: str, timeout: float = 60) -> None:
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"make bench: server {key} did not answer {url}")
+    raise NotMeasured(f"server ({key}) did not answer {url} within {timeout:.0f} s: see {log}")
+
+
+@contextmanager
+def database() -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL of the benchmark's own with the schema and ROWS tasks; yields its URL and a work folder."""
+    with tempfile.TemporaryDirectory(prefix="taskboard-bench-") as tmp:
+        workdir = Path(tmp)
+        pg = EmbeddedPostgres(workdir / "pg", free_port())
+        pg.start()
+        try:
+            url = pg.ensure_database("bench")
+            upgrade(url)
+            seed(url)
+            yield url, workdir
+        finally:
+            pg.remove()
 
 
 def seed(url: str) -> None:
@@ -183,88 +207,6 @@ def seed(url: str) -> None:
             (ROWS,),
         )
     conn.close()
-
-
-def summarise(measurements: list[Measurement], variants: list[Variant]) -> dict[str, Any]:
-    medians: dict[str, dict[str, float]] = {}
-    for variant in variants:
-        rows = [m for m in measurements if m.variant == variant.key]
-        medians[variant.key] = {
-            "requests_per_second": statistics.median(m.requests_per_second for m in rows),
-            "p50_ms": statistics.median(m.p50_ms for m in rows),
-            "p99_ms": statistics.median(m.p99_ms for m in rows),
-            "errors": sum(m.errors for m in rows),
-        }
-    a, b, c, d = (medians[k]["requests_per_second"] for k in ("a", "b", "c", "d"))
-    ratios = {
-        "b/a": round(b / a, 3),
-        "b/c": round(b / c, 3),
-        "p99_b_ms": medians["b"]["p99_ms"],
-        "c/a": round(c / a, 3),
-        "d/c": round(d / c, 3),
-    }
-    return {
-        "variants": {v.key: v.label for v in variants},
-        "medians": medians,
-        "ratios": ratios,
-        "targets": TARGETS,
-        "met": {
-            "b/a": ratios["b/a"] >= TARGETS["b/a"],
-            "b/c": ratios["b/c"] >= TARGETS["b/c"],
-            "p99_b_ms": ratios["p99_b_ms"] <= TARGETS["p99_b_ms"],
-        },
-    }
-
-
-def markdown(summary: dict[str, Any], settings: dict[str, Any]) -> str:
-    lines = [
-        "# Benchmark: GET /api/v1/tasks/<id>",
-        "",
-        f"wrk -t{settings['threads']} -c{settings['connections']}, {settings['rounds']} interleaved rounds of "
-        f"{settings['seconds']} s, gunicorn {settings['workers']} workers of app/worker.py (gevent), one machine "
-        f"({os.cpu_count()} cores).",
-        "",
-        "| variant | req/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for key, label in summary["variants"].items():
-        m = summary["medians"][key]
-        rps, p50, p99 = m["requests_per_second"], m["p50_ms"], m["p99_ms"]
-        lines.append(f"| ({key}) {label} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {m['errors']} |")
-    r, t, met = summary["ratios"], summary["targets"], summary["met"]
-    lines += [
-        "",
-        "| ratio | measured | target | met |",
-        "|---|---:|---:|:---:|",
-        f"| b/a (service vs bare baseline) | {r['b/a']:.2f} | ≥ {t['b/a']:.2f} | {'yes' if met['b/a'] else 'no'} |",
-        f"| b/c (instrumented vs not) | {r['b/c']:.2f} | ≥ {t['b/c']:.2f} | {'yes' if met['b/c'] else 'no'} |",
-        f"| p99 of (b), ms | {r['p99_b_ms']:.1f} | ≤ {t['p99_b_ms']:.0f} | {'yes' if met['p99_b_ms'] else 'no'} |",
-        "",
-        f"For reading them: c/a (the framework's cost) {r['c/a']:.2f}; d/c (instrumented with 10 % head "
-        f"sampling vs none) {r['d/c']:.2f}.",
-        "",
-        "## Where a request's CPU goes (loadtest/cost.py: in-process, best of 5 × 500 calls)",
-        "",
-        "| configuration | µs per request | vs bare service |",
-        "|---|---:|---:|",
-    ]
-    costs = summary.get("cost_us_per_request", {})
-    bare = costs.get("bare service")
-    for name, micros in costs.items():
-        delta = f"+{micros - bare:.0f}" if bare is not None and name != "bare service" else ""
-        lines.append(f"| {name} | {micros:.0f} | {delta} |")
-    if mix := summary.get("capacity"):
-        per_worker = ", ".join(f"{rate} req/s at {u}" for u, rate in mix["requests_per_second_per_worker"].items())
-        lines += [
-            "",
-            "## Capacity of the user mix (loadtest/capacity.py)",
-            "",
-            f"The Locust mix against (b) for {mix['seconds']} s: {mix['requests']} requests cost the "
-            f"{mix['workers']} workers {mix['cpu_seconds']} CPU seconds, {mix['cpu_ms_per_request']} ms each. "
-            f"One worker (one core) sustains {per_worker} CPU. docs/capacity.md turns this into the HPA "
-            "target, replica bounds and the connection budget.",
-        ]
-    return "\n".join(lines) + "\n"
 
 
 def interleaved(
@@ -283,62 +225,144 @@ def interleaved(
     return measurements
 
 
-def compare_worker_models(database_url: str, sink_url: str, workdir: Path, args: argparse.Namespace) -> int:
-    """`--worker-models`: the instrumented service on its gevent workers vs sync and threaded ones (ADR 0005)."""
-    instrumented = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "LOG_LEVEL": "INFO"}
-    variants = [
-        Variant(
-            "gevent",
-            "2 gevent workers (app/worker.py, the default)",
-            "app:create_app()",
-            {**instrumented, "DB_POOL_MAX": "1"},
-            ("-w", "2"),
-        ),
-        Variant(
-            "sync",
-            "2 sync workers",
-            "app:create_app()",
-            {**instrumented, "DB_POOL_MAX": "1"},
-            ("-w", "2", "-k", "sync"),
-        ),
-        Variant(
-            "gthread-1x8",
-            "1 gthread worker x 8 threads",
-            "app:create_app()",
-            {**instrumented, "DB_POOL_MAX": "8"},
-            ("-w", "1", "-k", "gthread", "--threads", "8"),
-        ),
-        Variant(
-            "gthread-2x4",
-            "2 gthread workers x 4 threads",
-            "app:create_app()",
-            {**instrumented, "DB_POOL_MAX": "4"},
-            ("-w", "2", "-k", "gthread", "--threads", "4"),
-        ),
-    ]
-    with servers(variants, database_url, workdir) as urls:
-        measurements = interleaved(variants, urls, args)
-    lines = ["| worker model | req/s | p50 ms | p99 ms (median) | p99 ms (worst round) |", "|---|---:|---:|---:|---:|"]
-    for variant in variants:
-        rows = [m for m in measurements if m.variant == variant.key]
-        lines.append(
-            f"| {variant.label} | {statistics.median(m.requests_per_second for m in rows):.0f} | "
-            f"{statistics.median(m.p50_ms for m in rows):.1f} | {statistics.median(m.p99_ms for m in rows):.1f} | "
-            f"{max(m.p99_ms for m in rows):.1f} |"
-        )
-    report = "# Worker models, instrumented service, GET /api/v1/tasks/<id>\n\n" + "\n".join(lines) + "\n"
+def peer_variant(sink_url: str) -> Variant:
+    """(p): loadtest/peer.py under opentelemetry-instrument, in .venv-peer, exporting to the same sink."""
+    if not (PEER_VENV / "bin" / "opentelemetry-instrument").exists():
+        raise NotMeasured(f"{PEER_VENV} is missing (make bench installs it)")
+    return Variant(
+        "p",
+        "service, the usual instrumentation (opentelemetry-instrument, prometheus-flask-exporter, python-json-logger)",
+        "loadtest.peer:create_app()",
+        {
+            "METRICS_ENABLED": "false",
+            "LOG_LEVEL": "WARNING",
+            "OTEL_SERVICE_NAME": "taskboard-bench",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
+            # The distro's defaults but for the receiver: OTLP over HTTP (as (b)), and only traces
+            # over OTLP, because metrics and logs are the other two packages' job here, as in (b).
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_PYTHON_LOG_CORRELATION": "true",
+        },
+        python=str(PEER_VENV / "bin" / "python"),
+        launcher=(str(PEER_VENV / "bin" / "opentelemetry-instrument"),),
+    )
+
+
+def open_loop(
+    variants: list[Variant], urls: dict[str, tuple[str, int]], rate: int, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """Rounds of h2load at ``rate`` over every variant in turn; the median p50 and p99 of each."""
+    target = f"{endpoints.API_PREFIX}/tasks/{ROWS // 2}"
+    runs: dict[str, list[openloop.OpenLoop]] = {v.key: [] for v in variants}
+    for round_number in range(1, args.open_rounds + 1):
+        for variant in variants:
+            run = openloop.measure(f"{urls[variant.key][0]}{target}", rate, args.open_seconds)
+            runs[variant.key].append(run)
+            print(f"open loop {round_number} ({variant.key}): {run.rate} req/s offered, p50 {run.p50_ms} ms, "
+                  f"p99 {run.p99_ms} ms, {run.failed} failed")  # fmt: skip
+    return {
+        key: {
+            "rate": rows[0].rate,
+            "answered": sum(r.answered for r in rows),
+            "failed": sum(r.failed for r in rows),
+            "p50_ms": statistics.median(r.p50_ms for r in rows),
+            "p99_ms": statistics.median(r.p99_ms for r in rows),
+        }
+        for key, rows in runs.items()
+    }
+
+
+def profiled(key: str, url: str, master_pid: int, args: argparse.Namespace) -> dict[str, float]:
+    """py-spy's attribution of a variant's workers under wrk's load (loadtest/profile.py).
+
+    The samples stay in reports/bench/profile-<key>.txt, collapsed stacks as flamegraph.pl reads them.
+    """
+    binary = shutil.which("wrk") or "wrk"
+    target = f"{url}{endpoints.API_PREFIX}/tasks/{ROWS // 2}"
+    load = [binary, f"-t{args.threads}", f"-c{args.connections}", f"-d{PROFILE_SECONDS + 3}s", target]
+    raw = profile.record(master_pid, load, PROFILE_SECONDS)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "worker-models.md").write_text(report)
-    print("\n" + report)
-    return 0
+    (args.out / f"profile-{key}.txt").write_text(raw)
+    return profile.shares(raw)
+
+
+def variants_for(sink_url: str) -> list[Variant]:
+    traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "OTEL_SERVICE_NAME": "taskboard-bench", "LOG_LEVEL": "INFO"}
+    return [
+        Variant("a", "bare WSGI + psycopg2 baseline", "loadtest.baseline:application", {}),
+        Variant("b", "service, fully instrumented (OTLP traces, metrics, JSON logs)", "app:create_app()", traced),
+        Variant(
+            "d",
+            "service, instrumented, 10 % of traces sampled at the source",
+            "app:create_app()",
+            {**traced, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+        ),
+        Variant(
+            "c",
+            "service, instrumentation off",
+            "app:create_app()",
+            {"METRICS_ENABLED": "false", "LOG_LEVEL": "WARNING"},
+        ),
+        peer_variant(sink_url),
+    ]
+
+
+def run(args: argparse.Namespace, sink_url: str) -> dict[str, Any]:
+    """Every measurement, on one PostgreSQL; raises NotMeasured when one comes back empty."""
+    variants = variants_for(sink_url)
+    keys = [v.key for v in variants]
+    settings = {
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "connections": args.connections,
+        "threads": args.threads,
+        "open_seconds": args.open_seconds,
+        "open_rounds": args.open_rounds,
+        "workers": int(os.environ.get("GUNICORN_WORKERS", "2")),
+    }
+    with database() as (url, workdir):
+        with servers(variants, url, workdir, args.out / "logs") as urls:
+            measurements = interleaved(variants, urls, args)
+            bench_report.require_measured(measurements, keys)
+            closed = bench_report.medians(measurements, keys)
+            rate = round(closed["c"]["requests_per_second"] / 2)
+            opened = open_loop([v for v in variants if v.key in ("a", "b", "c", "p")], urls, rate, args)
+            profiles = {key: profiled(key, *urls[key], args) for key in ("b", "c", "p")}
+            instrumented_url, instrumented_pid = urls["b"]
+            mix = capacity.measure(instrumented_url, instrumented_pid, settings["workers"], args.out / "capacity")
+        bench_report.require_capacity(mix.requests, mix.cpu_seconds, args.out / "capacity" / "locust.log")
+        costs = cost.measure(url, ROWS // 2, workdir, sink_url)
+    measured = bench_report.ratios(closed, opened)
+    return {
+        "variants": {v.key: v.label for v in variants},
+        "closed_loop": closed,
+        "open_loop": opened,
+        "ratios": measured,
+        "targets": bench_report.TARGETS,
+        "met": bench_report.met(measured),
+        "cost_us_per_request": costs,
+        "profile_shares": profiles,
+        "capacity": {
+            **asdict(mix),
+            "cpu_ms_per_request": round(mix.cpu_ms_per_request, 3),
+            "requests_per_second_per_worker": {f"{u:.0%}": round(mix.per_worker(u), 1) for u in capacity.UTILISATIONS},
+        },
+        "settings": settings,
+        "runs": [asdict(m) for m in measurements],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10, help="length of each measured run")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each closed-loop (wrk) run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved closed-loop rounds")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--open-seconds", type=int, default=10, help="length of each open-loop (h2load) run")
+    parser.add_argument("--open-rounds", type=int, default=2, help="interleaved open-loop rounds")
     parser.add_argument("--out", type=Path, default=REPORTS)
     parser.add_argument(
         "--worker-models", action="store_true", help="compare the gevent workers with sync and threaded ones instead"
@@ -348,71 +372,20 @@ def main(argv: list[str] | None = None) -> int:
     sink = ThreadingHTTPServer(("127.0.0.1", free_port()), _Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     sink_url = f"http://127.0.0.1:{sink.server_address[1]}"
-    variants = [
-        Variant("a", "bare WSGI + psycopg2 baseline", "loadtest.baseline:application", {}),
-        Variant(
-            "b",
-            "service, fully instrumented (OTLP traces, metrics, JSON logs)",
-            "app:create_app()",
-            {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "OTEL_SERVICE_NAME": "taskboard-bench", "LOG_LEVEL": "INFO"},
-        ),
-        Variant(
-            "d",
-            "service, instrumented, 10 % of traces sampled at the source",
-            "app:create_app()",
-            {
-                "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
-                "OTEL_SERVICE_NAME": "taskboard-bench",
-                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                "OTEL_TRACES_SAMPLER_ARG": "0.1",
-                "LOG_LEVEL": "INFO",
-            },
-        ),
-        Variant(
-            "c",
-            "service, instrumentation off",
-            "app:create_app()",
-            {"METRICS_ENABLED": "false", "LOG_LEVEL": "WARNING"},
-        ),
-    ]
-    settings = {
-        "seconds": args.seconds,
-        "rounds": args.rounds,
-        "connections": args.connections,
-        "threads": args.threads,
-        "workers": int(os.environ.get("GUNICORN_WORKERS", "2")),
-    }
-    with tempfile.TemporaryDirectory(prefix="taskboard-bench-") as tmp:
-        workdir = Path(tmp)
-        pg = EmbeddedPostgres(workdir / "pg", free_port())
-        pg.start()
-        try:
-            url = pg.ensure_database("bench")
-            upgrade(url)
-            seed(url)
-            if args.worker_models:
-                return compare_worker_models(url, sink_url, workdir, args)
-            with servers(variants, url, workdir) as urls:
-                measurements = interleaved(variants, urls, args)
-                instrumented_url, instrumented_pid = urls["b"]
-                mix = capacity.measure(instrumented_url, instrumented_pid, settings["workers"], args.out / "capacity")
-            costs = cost.measure(url, ROWS // 2, workdir)
-        finally:
-            pg.remove()
-            sink.shutdown()
+    try:
+        if args.worker_models:
+            from loadtest import worker_models
 
-    summary = summarise(measurements, variants)
-    summary["cost_us_per_request"] = costs
-    summary["capacity"] = {
-        **asdict(mix),
-        "cpu_ms_per_request": round(mix.cpu_ms_per_request, 3),
-        "requests_per_second_per_worker": {f"{u:.0%}": round(mix.per_worker(u), 1) for u in capacity.UTILISATIONS},
-    }
-    summary["settings"] = settings
-    summary["runs"] = [asdict(m) for m in measurements]
+            return worker_models.compare(sink_url, args)
+        summary = run(args, sink_url)
+    except (NotMeasured, openloop.OpenLoopError, cost.CostError, profile.ProfileError) as exc:
+        print(f"make bench: could not measure: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        sink.shutdown()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(summary, indent=2))
-    report = markdown(summary, settings)
+    report = bench_report.markdown(summary)
     (args.out / "bench.md").write_text(report)
     print("\n" + report)
     return 0

@@ -1,0 +1,65 @@
+"""`python -m loadtest.bench --worker-models`: the instrumented service on gevent, sync and threaded workers.
+
+The measurement behind the worker model (docs/adr/0005, docs/adr/0011): the same service, the same
+instrumentation, on the same PostgreSQL, interleaved wrk rounds; each worker model with the pool
+size it needs (one connection per sync or gevent worker, one per thread otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from loadtest import bench_report
+from loadtest.bench import Variant, database, interleaved, servers
+
+
+def compare(sink_url: str, args: argparse.Namespace) -> int:
+    """`--worker-models`: the instrumented service on its gevent workers vs sync and threaded ones (ADR 0005)."""
+    instrumented = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "LOG_LEVEL": "INFO"}
+    variants = [
+        Variant(
+            "gevent",
+            "2 gevent workers (app/worker.py, the default)",
+            "app:create_app()",
+            {**instrumented, "DB_POOL_MAX": "1"},
+            ("-w", "2"),
+        ),
+        Variant(
+            "sync",
+            "2 sync workers",
+            "app:create_app()",
+            {**instrumented, "DB_POOL_MAX": "1"},
+            ("-w", "2", "-k", "sync"),
+        ),
+        Variant(
+            "gthread-1x8",
+            "1 gthread worker x 8 threads",
+            "app:create_app()",
+            {**instrumented, "DB_POOL_MAX": "8"},
+            ("-w", "1", "-k", "gthread", "--threads", "8"),
+        ),
+        Variant(
+            "gthread-2x4",
+            "2 gthread workers x 4 threads",
+            "app:create_app()",
+            {**instrumented, "DB_POOL_MAX": "4"},
+            ("-w", "2", "-k", "gthread", "--threads", "4"),
+        ),
+    ]
+    with database() as (url, workdir), servers(variants, url, workdir, args.out / "logs") as urls:
+        measurements = interleaved(variants, urls, args)
+    bench_report.require_measured(measurements, [v.key for v in variants])
+    lines = ["| worker model | req/s | p50 ms | p99 ms (median) | p99 ms (worst round) |", "|---|---:|---:|---:|---:|"]
+    for variant in variants:
+        rows = [m for m in measurements if m.variant == variant.key]
+        lines.append(
+            f"| {variant.label} | {statistics.median(m.requests_per_second for m in rows):.0f} | "
+            f"{statistics.median(m.p50_ms for m in rows):.1f} | {statistics.median(m.p99_ms for m in rows):.1f} | "
+            f"{max(m.p99_ms for m in rows):.1f} |"
+        )
+    report = "# Worker models, instrumented service, GET /api/v1/tasks/<id>\n\n" + "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "worker-models.md").write_text(report)
+    print("\n" + report)
+    return 0
