@@ -28,6 +28,9 @@ SPAN_ID = "span_id"
 # The server errors the service answers with (500: a fault, injected or not; 503: PostgreSQL did not
 # answer). Their series exist from the start, so rate() sees the first burst (app/metrics.py).
 SERVER_ERROR_STATUSES: tuple[str, ...] = ("500", "503")
+# What every rule, alert, dashboard and the SLO gate count as a server error: the PromQL regex on
+# STATUS (any 5xx, not only the two above: a proxy in front may answer others).
+SERVER_ERROR_MATCHER = "5.."
 
 # Label values the service emits when a request matched no route or used an unknown method, so
 # that a scan of random URLs cannot grow the number of series.
