@@ -24,7 +24,11 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message starts with the variable's name."""
 
 
-def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+# The readers below are the one way every entry point (the service, gunicorn's config, the local
+# stack, the SLO gate, the benchmarks) reads a variable: a bad value is one line naming it.
+
+
+def env_text(env: Mapping[str, str], name: str, default: str | None = None) -> str:
     value = env.get(name, "").strip()
     if value:
         return value
@@ -33,7 +37,7 @@ def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str:
     return default
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -46,7 +50,7 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
         return default
@@ -57,8 +61,21 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}: must be true or false, got {raw!r}")
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = _text(env, name, default)
+def env_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low:g} and {high:g}, got {value:g}")
+    return value
+
+
+def env_choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env_text(env, name, default)
     if value not in allowed:
         raise ConfigError(f"{name}: must be one of {', '.join(allowed)}, got {value!r}")
     return value
@@ -88,7 +105,7 @@ def database_url_from(env: Mapping[str, str]) -> str:
         raise ConfigError("DATABASE_URL: set either DATABASE_URL or DATABASE_URL_FILE, not both")
     if path:
         return read_database_url_file(path)
-    url = _text(env, "DATABASE_URL")
+    url = env_text(env, "DATABASE_URL")
     if urlsplit(url).scheme not in {"postgresql", "postgres"}:
         raise ConfigError("DATABASE_URL: must be a postgresql:// URL")
     return url
@@ -132,7 +149,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Read and validate every setting; raise :class:`ConfigError` on the first bad one."""
-        app_env: Environment = _choice(env, "APP_ENV", "production", ENVIRONMENTS)  # type: ignore[assignment]
+        app_env: Environment = env_choice(env, "APP_ENV", "production", ENVIRONMENTS)  # type: ignore[assignment]
 
         secret_key = env.get("SECRET_KEY", "").strip()
         if app_env == "development" and not secret_key:
@@ -153,15 +170,15 @@ class Settings:
 
         # A sync gunicorn worker serves one request at a time and needs one connection: a bigger
         # pool would only hold idle RDS connections and hide saturation from the pool metrics.
-        pool_min = _int(env, "DB_POOL_MIN", 1, 0, 100)
-        pool_max = _int(env, "DB_POOL_MAX", 1, 1, 100)
+        pool_min = env_int(env, "DB_POOL_MIN", 1, 0, 100)
+        pool_max = env_int(env, "DB_POOL_MAX", 1, 1, 100)
         if pool_min > pool_max:
             raise ConfigError(f"DB_POOL_MIN: must not exceed DB_POOL_MAX ({pool_max}), got {pool_min}")
 
-        page_size = _int(env, "PAGE_SIZE", 20, 1, 100)
-        api_max_limit = _int(env, "API_MAX_LIMIT", 100, 1, 1000)
+        page_size = env_int(env, "PAGE_SIZE", 20, 1, 100)
+        api_max_limit = env_int(env, "API_MAX_LIMIT", 100, 1, 1000)
 
-        fault_enabled = _bool(env, "FAULT_INJECTION_ENABLED", False)
+        fault_enabled = env_bool(env, "FAULT_INJECTION_ENABLED", False)
         fault_token = env.get("FAULT_INJECTION_TOKEN", "").strip()
         if fault_enabled:
             if app_env == "production":
@@ -179,23 +196,23 @@ class Settings:
             database_url_file=env.get("DATABASE_URL_FILE", "").strip() or None,
             db_pool_min=pool_min,
             db_pool_max=pool_max,
-            db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
-            db_connect_timeout_s=_int(env, "DB_CONNECT_TIMEOUT_S", 3, 1, 60),
-            ready_timeout_ms=_int(env, "READY_TIMEOUT_MS", 1000, 100, 10_000),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 16 * 1024, 1024, 10 * 1024 * 1024),
+            db_statement_timeout_ms=env_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+            db_connect_timeout_s=env_int(env, "DB_CONNECT_TIMEOUT_S", 3, 1, 60),
+            ready_timeout_ms=env_int(env, "READY_TIMEOUT_MS", 1000, 100, 10_000),
+            max_body_bytes=env_int(env, "MAX_BODY_BYTES", 16 * 1024, 1024, 10 * 1024 * 1024),
             page_size=min(page_size, api_max_limit),
             api_max_limit=api_max_limit,
-            proxy_hops=_int(env, "PROXY_HOPS", 0, 0, 5),
-            log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            proxy_hops=env_int(env, "PROXY_HOPS", 0, 0, 5),
+            log_level=env_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             # Off only to measure what instrumentation costs (make bench); every deployment keeps it on.
-            metrics_enabled=_bool(env, "METRICS_ENABLED", True),
+            metrics_enabled=env_bool(env, "METRICS_ENABLED", True),
             # Cookies only over HTTPS in production; a dev or test deployment behind HTTPS sets it too.
-            session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", app_env == "production"),
+            session_cookie_secure=env_bool(env, "SESSION_COOKIE_SECURE", app_env == "production"),
             fault_injection_enabled=fault_enabled,
             fault_injection_token=fault_token if fault_enabled else "",
-            fault_state_path=_text(
+            fault_state_path=env_text(
                 env, "FAULT_STATE_PATH", os.path.join(tempfile.gettempdir(), "taskboard-faults.json")
             ),
-            build_version=_text(env, "BUILD_VERSION", "dev"),
-            build_commit=_text(env, "BUILD_COMMIT", "unknown"),
+            build_version=env_text(env, "BUILD_VERSION", "dev"),
+            build_commit=env_text(env, "BUILD_COMMIT", "unknown"),
         )
