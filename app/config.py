@@ -13,6 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 Environment = Literal["development", "test", "production"]
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "test", "production")
+# Defaults, named once: the settings below and the trace resource (app/tracing.py) both use them.
+DEFAULT_ENVIRONMENT: Environment = "production"
+DEFAULT_BUILD_VERSION = "dev"
 
 # Values people paste from tutorials; refused outside development.
 _PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "dev", "development", "password"})
@@ -149,7 +152,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Read and validate every setting; raise :class:`ConfigError` on the first bad one."""
-        app_env: Environment = env_choice(env, "APP_ENV", "production", ENVIRONMENTS)  # type: ignore[assignment]
+        app_env: Environment = env_choice(env, "APP_ENV", DEFAULT_ENVIRONMENT, ENVIRONMENTS)  # type: ignore[assignment]
 
         secret_key = env.get("SECRET_KEY", "").strip()
         if app_env == "development" and not secret_key:
@@ -213,6 +216,6 @@ class Settings:
             fault_state_path=env_text(
                 env, "FAULT_STATE_PATH", os.path.join(tempfile.gettempdir(), "taskboard-faults.json")
             ),
-            build_version=env_text(env, "BUILD_VERSION", "dev"),
+            build_version=env_text(env, "BUILD_VERSION", DEFAULT_BUILD_VERSION),
             build_commit=env_text(env, "BUILD_COMMIT", "unknown"),
         )

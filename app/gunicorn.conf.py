@@ -16,17 +16,12 @@ from typing import Any
 # variable when it is first imported; importing the app package below imports it, so set it first.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "taskboard-metrics"))
 
-from app.config import ConfigError
+from app.config import env_int
 from app.endpoints import HTTP_PORT
 
 
 def _int(name: str, default: int, low: int, high: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ConfigError(f"{name}: must be an integer from {low} to {high}, got {raw!r}")
-    return int(raw)
+    return env_int(os.environ, name, default, low, high)
 
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', HTTP_PORT, 1, 65535)}"  # noqa: S104 - pods listen on all interfaces

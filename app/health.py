@@ -37,10 +37,6 @@ class Health:
         """Called from the SIGTERM handler (app/gunicorn.conf.py): stop taking new traffic."""
         self._stopping.set()
 
-    @property
-    def is_shutting_down(self) -> bool:
-        return self._stopping.is_set()
-
     def _healthz(self) -> Response:
         return jsonify(status="ok")
 

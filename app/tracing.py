@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from app import endpoints
+from app.config import DEFAULT_BUILD_VERSION, DEFAULT_ENVIRONMENT
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,12 @@ def installed() -> bool:
 
 
 def install_provider(
-    exporter: SpanExporter | None = None, env: Mapping[str, str] = os.environ, *, processor: SpanProcessor | None = None
+    exporter: SpanExporter | None = None,
+    env: Mapping[str, str] = os.environ,
+    *,
+    processor: SpanProcessor | None = None,
+    version: str = DEFAULT_BUILD_VERSION,
+    environment: str = DEFAULT_ENVIRONMENT,
 ) -> bool:
     """Install the SDK provider once per process; return whether tracing is on.
 
@@ -78,8 +84,8 @@ def install_provider(
         given.add("service.name")
     defaults = {
         "service.name": endpoints.SERVICE_NAME,
-        "service.version": env.get("BUILD_VERSION", "dev"),
-        "deployment.environment.name": env.get("APP_ENV", "production"),
+        "service.version": version,
+        "deployment.environment.name": environment,
     }
     attributes = {key: value for key, value in defaults.items() if key not in given}
     # The sampler comes from OTEL_TRACES_SAMPLER / _ARG (default: parent-based, always on).
@@ -94,7 +100,8 @@ def install_provider(
 
 def init_app(app: Flask) -> None:
     """Trace requests (spans named by route, W3C traceparent honoured) when a provider is installed."""
-    if not install_provider():
+    settings = app.config["SETTINGS"]
+    if not install_provider(version=settings.build_version, environment=settings.env):
         return
     excluded = ",".join(f"{path}$" for path in endpoints.OPERATIONAL_PATHS)
     # Spans only: RED metrics are the service's own Prometheus histograms (app/metrics.py), so the

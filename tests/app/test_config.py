@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,24 @@ def test_database_url_and_its_file_are_exclusive(tmp_path: Path) -> None:
     (tmp_path / "url").write_text("postgresql://a@b/c")
     with pytest.raises(ConfigError, match=r"^DATABASE_URL: set either"):
         settings(DATABASE_URL_FILE=str(tmp_path / "url"))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("GUNICORN_WORKERS", "two", "GUNICORN_WORKERS: must be an integer, got 'two'"),
+        ("PORT", "70000", "PORT: must be between 1 and 65535, got 70000"),
+    ],
+)
+def test_gunicorn_config_refuses_a_bad_value_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    import runpy
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", os.environ.get("PROMETHEUS_MULTIPROC_DIR", "/tmp/unused"))
+    with pytest.raises(ConfigError) as info:
+        runpy.run_path(str(ROOT / "app" / "gunicorn.conf.py"))
+    assert str(info.value) == message
