@@ -220,13 +220,13 @@ def canary_hash_label() -> str:
 
 def analysis_template() -> tuple[dict[str, Any], Path]:
     """The AnalysisTemplate, and the SLO file it was made from."""
-    from app import endpoints
     from observability import cluster as observability_cluster
     from observability import promql
+    from observability.paths import SLO_FILE
     from observability.slo import spec as slo_spec
     from observability.slo_rules import route_matchers
 
-    spec = slo_spec.load(slo_spec.SLO_DIR / f"{endpoints.SERVICE_NAME}.yaml")
+    spec = slo_spec.load(SLO_FILE)
     canary = [
         ("namespace", "=", f"{{{{args.{ARG_NAMESPACE}}}}}"),
         (canary_hash_label(), "=", f"{{{{args.{ARG_CANARY_HASH}}}}}"),

@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from observability.paths import ROOT
+
 CLUSTER_FILE = ROOT / "infra" / "cluster.yaml"
 
 

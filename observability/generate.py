@@ -16,12 +16,11 @@ import sys
 from pathlib import Path
 
 from observability import alerts, datasources, promql, slo_rules, traces
-from observability.links import ROOT, RUNBOOK_DIR, runbook_path
-from observability.rules import RuleFile, dump_yaml
+from observability.links import RUNBOOK_DIR, runbook_path
+from observability.paths import PACKAGE, ROOT, RULES_DIR
+from observability.rules import RuleFile
 from observability.slo import spec as slo_spec
-
-PACKAGE = Path(__file__).resolve().parent
-RULES_DIR = PACKAGE / "rules"
+from observability.yaml_dumper import dump_yaml
 
 
 def rule_files() -> list[tuple[RuleFile, str]]:

@@ -6,15 +6,13 @@ Every alert carries ``severity`` (the Alertmanager routing key), ``summary``, ``
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import yaml
-
 from observability.links import runbook_url
+from observability.yaml_dumper import dump_yaml
 
 Severity = Literal["page", "ticket", "none"]
 _LITERAL_FROM = 80  # characters: a longer single-line expression is written as a literal block
@@ -125,38 +123,3 @@ def _expr(text: str) -> str:
 def _prose(text: str) -> str:
     """Annotation prose on one line: sentences written across source lines are joined."""
     return " ".join(text.split())
-
-
-class _Dumper(yaml.SafeDumper):
-    """Multi-line strings as literal blocks, so expressions read as written."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-# Long prose is folded at spaces; a space inside a Go template ({{ $value | humanize }}) must not be a
-# fold point, so it is written as a no-break space while dumping and put back afterwards.
-_TEMPLATE = re.compile(r"\{\{.*?\}\}")
-_KEEP = "\u00a0"
-
-
-def _protect(data: Any) -> Any:
-    if isinstance(data, str):
-        return _TEMPLATE.sub(lambda m: m.group(0).replace(" ", _KEEP), data)
-    if isinstance(data, dict):
-        return {key: _protect(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [_protect(item) for item in data]
-    return data
-
-
-def dump_yaml(data: Any) -> str:
-    """YAML the way this repository writes it: key order kept, literal blocks, long prose folded."""
-    text = yaml.dump(_protect(data), Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
-    return text.replace(_KEEP, " ")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from app import metric_names as names
 from observability import cluster, labels, promql
-from observability.links import ROOT
+from observability.paths import ROOT
 from observability.rules import Alert, Group, Recording, RuleFile
 from observability.slo.spec import SLO, AvailabilitySLI, BurnRateAlert, LatencySLI, ServiceSLOs, camel
 
@@ -203,7 +203,8 @@ def runbook(spec: ServiceSLOs, slo: SLO, alert: BurnRateAlert) -> str:
     if isinstance(slo.sli, AvailabilitySLI):
         where = (
             "which routes return 5xx: the *Service overview* dashboard's error-ratio panel, or\n"
-            f'   `sum by (route, status) (rate({names.HTTP_REQUESTS.total}{{status=~"5.."}}[5m]))`\n'
+            f"   `sum by (route, status) (rate({names.HTTP_REQUESTS.total}"
+            f'{{{names.STATUS}=~"{names.SERVER_ERROR_MATCHER}"}}[5m]))`\n'
             "   in Prometheus. Follow a failing route to its logs (OpenSearch saved search\n"
             "   *Server errors by route*) and from a log line's `trace_id` to the trace in Jaeger."
         )

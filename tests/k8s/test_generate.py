@@ -14,6 +14,7 @@ import yaml
 
 from app import metric_names as names
 from k8s import generate
+from observability.paths import SLO_FILE
 from observability.slo import spec as slo_spec
 from tests.k8s.manifests import ROOT, cluster, find, one, render
 from tests.observability.tools import promtool
@@ -76,7 +77,7 @@ def test_a_malformed_rule_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_the_analysis_judges_each_slo_by_its_objective() -> None:
-    spec = slo_spec.load(slo_spec.SLO_DIR / "taskboard.yaml")
+    spec = slo_spec.load(SLO_FILE)
     template = one(render("overlays/prod"), "AnalysisTemplate", generate.ANALYSIS_NAME)
     metrics = {m["name"]: m for m in template["spec"]["metrics"]}
     assert sorted(metrics) == sorted(s.name for s in spec.slos)

@@ -13,7 +13,7 @@ import yaml
 
 from app import metric_names as names
 from observability import cluster_metrics, generate, promql
-from observability.links import RUNBOOK_BASE_URL, RUNBOOK_DIR, runbook_path
+from observability.links import RUNBOOK_DIR, runbook_base_url, runbook_path
 from observability.rules import SEVERITIES
 from tests.observability.tools import promtool
 
@@ -60,8 +60,9 @@ def test_every_alert_is_complete_and_has_its_runbook(file: str, rule: dict[str, 
     annotations = rule["annotations"]
     assert annotations["summary"].strip()
     assert len(annotations["description"]) > 40
-    assert annotations["runbook_url"] == f"{RUNBOOK_BASE_URL}/{name}.md"
-    assert RUNBOOK_BASE_URL.startswith("https://github.com/") and RUNBOOK_BASE_URL.endswith("/docs/runbooks")
+    base = runbook_base_url()
+    assert annotations["runbook_url"] == f"{base}/{name}.md"
+    assert base.startswith("https://github.com/") and base.endswith("/docs/runbooks")
     page = runbook_path(name)
     assert page.is_file(), f"{name}: {page} is missing"
     text = page.read_text()

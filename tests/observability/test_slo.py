@@ -11,10 +11,11 @@ import yaml
 from app import endpoints
 from app import metric_names as names
 from observability import generate, promql, slo_rules
+from observability.paths import SLO_FILE
 from observability.slo import spec as slo_spec
 from observability.slo.spec import AvailabilitySLI, LatencySLI, SLOError
 
-SPEC_FILE = slo_spec.SLO_DIR / f"{endpoints.SERVICE_NAME}.yaml"
+SPEC_FILE = SLO_FILE
 
 
 @pytest.fixture
