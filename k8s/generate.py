@@ -27,10 +27,14 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from app.endpoints import SERVICE_NAME
+from observability import cluster, promql
+from observability.paths import ROOT, RULES_DIR, SLO_FILE
+from observability.slo import spec as slo_spec
+from observability.slo_rules import route_matchers
+from observability.yaml_dumper import dump_yaml
+
 K8S = ROOT / "k8s"
-CLUSTER_FILE = ROOT / "infra" / "cluster.yaml"
-RULES_DIR = ROOT / "observability" / "rules"
 DASHBOARDS_DIR = ROOT / "dashboards" / "generated"
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 SERVICE_MONITOR = K8S / "base" / "monitoring" / "servicemonitor.yaml"
@@ -45,13 +49,16 @@ OWNED_DIRS = (MONITORING_OUT, ANALYSIS_OUT, LOADGEN_OUT)
 # the canary's traffic. A second measurement below the objective fails the analysis (the rollout aborts
 # and traffic returns to the stable version); no traffic at all is inconclusive (the rollout pauses for
 # a person) rather than a pass.
-ANALYSIS_NAME = "taskboard-slo"
+ANALYSIS_NAME = f"{SERVICE_NAME}-slo"
 ANALYSIS_WINDOW = "2m"
 ANALYSIS_INTERVAL = "1m"
 ANALYSIS_FAILURE_LIMIT = 1
 ANALYSIS_INCONCLUSIVE_LIMIT = 2
 ARG_NAMESPACE = "namespace"
 ARG_CANARY_HASH = "canary-hash"
+
+# The label every object of the service carries (the Kubernetes recommended app label), valued SERVICE_NAME.
+APP_LABEL = "app.kubernetes.io/name"
 
 # The Locust Deployments whose pods mount the locustfile, and their namespace (k8s/loadgen/).
 LOCUST_DEPLOYMENTS = ("locust-master", "locust-worker")
@@ -67,34 +74,9 @@ class GenerateError(ValueError):
 # -- YAML output ---------------------------------------------------------------------------------
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style everywhere; multi-line strings as literal blocks when yamllint accepts their lines."""
-
-    max_block_line: int | None = 130
-
-
-class _LongLinesDumper(_Dumper):
-    """For files that switch yamllint's line-length rule off: embedded documents keep their lines."""
-
-    max_block_line = None
-
-
-def _str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
-    lines = value.splitlines()
-    limit = dumper.max_block_line
-    if len(lines) > 1 and all((limit is None or len(line) <= limit) and line == line.rstrip() for line in lines):
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-_Dumper.add_representer(str, _str)
-
-
-def _dump(header: str, documents: Iterable[Mapping[str, Any]], *, long_lines: bool = False) -> str:
-    dumper = _LongLinesDumper if long_lines else _Dumper
-    body = "---\n".join(
-        yaml.dump(dict(doc), Dumper=dumper, sort_keys=False, width=120, allow_unicode=True) for doc in documents
-    )
+def _dump(header: str, documents: Iterable[Mapping[str, Any]]) -> str:
+    """``header`` as comment lines, then the documents in the repository's one YAML style."""
+    body = "---\n".join(dump_yaml(dict(doc)) for doc in documents)
     comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
     return comment + body
 
@@ -114,12 +96,6 @@ def _name(stem: str, where: Path) -> str:
 
 
 # -- inputs --------------------------------------------------------------------------------------
-
-
-def cluster() -> dict[str, Any]:
-    """infra/cluster.yaml, the names infra/ and k8s/ share."""
-    data: dict[str, Any] = yaml.safe_load(CLUSTER_FILE.read_text())
-    return data
 
 
 def rule_files() -> list[Path]:
@@ -147,7 +123,7 @@ def prometheus_rule(path: Path, selector_labels: Mapping[str, str]) -> dict[str,
         "kind": "PrometheusRule",
         "metadata": {
             "name": _name(path.stem, path),
-            "labels": {"app.kubernetes.io/name": "taskboard", **selector_labels},
+            "labels": {APP_LABEL: SERVICE_NAME, **selector_labels},
         },
         "spec": {"groups": data["groups"]},
     }
@@ -166,7 +142,7 @@ def dashboard_config_map(path: Path, sidecar_label: Mapping[str, str]) -> dict[s
         "kind": "ConfigMap",
         "metadata": {
             "name": f"dashboard-{_name(path.stem, path)}",
-            "labels": {"app.kubernetes.io/name": "taskboard", **sidecar_label},
+            "labels": {APP_LABEL: SERVICE_NAME, **sidecar_label},
         },
         # The sidecar writes each key as a file; the JSON is kept as generated (byte for byte).
         "data": {path.name: text if text.endswith("\n") else text + "\n"},
@@ -174,9 +150,8 @@ def dashboard_config_map(path: Path, sidecar_label: Mapping[str, str]) -> dict[s
 
 
 def monitoring() -> dict[Path, str]:
-    names = cluster()["monitoring"]
-    selector = {str(k): str(v) for k, v in names["selector_labels"].items()}
-    sidecar = {str(k): str(v) for k, v in names["grafana_dashboard_label"].items()}
+    names = cluster.load()
+    selector, sidecar = names.rule_selector_labels, names.grafana_dashboard_label
     files: dict[Path, str] = {}
     for path in rule_files():
         files[MONITORING_OUT / f"prometheusrule-{path.stem}.yaml"] = _dump(
@@ -185,14 +160,12 @@ def monitoring() -> dict[Path, str]:
     for path in dashboard_files():
         # Dashboard JSON keeps its own line lengths: yamllint's limit is not theirs to meet.
         header = _header([_relative(path)]) + "\nyamllint disable rule:line-length"
-        files[MONITORING_OUT / f"dashboard-{path.stem}.yaml"] = _dump(
-            header, [dashboard_config_map(path, sidecar)], long_lines=True
-        )
+        files[MONITORING_OUT / f"dashboard-{path.stem}.yaml"] = _dump(header, [dashboard_config_map(path, sidecar)])
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         # The base sets it too; here as well so that this folder renders on its own (checkov scans it so).
-        "namespace": cluster()["app"]["namespace"],
+        "namespace": names.app_namespace,
         "resources": sorted(p.name for p in files),
     }
     files[MONITORING_OUT / "kustomization.yaml"] = _dump(
@@ -220,12 +193,6 @@ def canary_hash_label() -> str:
 
 def analysis_template() -> tuple[dict[str, Any], Path]:
     """The AnalysisTemplate, and the SLO file it was made from."""
-    from observability import cluster as observability_cluster
-    from observability import promql
-    from observability.paths import SLO_FILE
-    from observability.slo import spec as slo_spec
-    from observability.slo_rules import route_matchers
-
     spec = slo_spec.load(SLO_FILE)
     canary = [
         ("namespace", "=", f"{{{{args.{ARG_NAMESPACE}}}}}"),
@@ -262,13 +229,13 @@ def analysis_template() -> tuple[dict[str, Any], Path]:
                 "inconclusiveLimit": ANALYSIS_INCONCLUSIVE_LIMIT,
                 "successCondition": f"{measured} && result[0] >= {objective}",
                 "failureCondition": f"{measured} && result[0] < {objective}",
-                "provider": {"prometheus": {"address": observability_cluster.load().prometheus_url, "query": query}},
+                "provider": {"prometheus": {"address": cluster.load().prometheus_url, "query": query}},
             }
         )
     template = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AnalysisTemplate",
-        "metadata": {"name": ANALYSIS_NAME, "labels": {"app.kubernetes.io/name": "taskboard"}},
+        "metadata": {"name": ANALYSIS_NAME, "labels": {APP_LABEL: SERVICE_NAME}},
         "spec": {
             "args": [{"name": ARG_NAMESPACE}, {"name": ARG_CANARY_HASH}],
             "metrics": metrics,
