@@ -165,22 +165,16 @@ clean: ## Remove the virtualenv and reports (keeps the local database in .local/
 	rm -rf $(VENV) $(CHECKOV_VENV) $(PEER_VENV) reports .mypy_cache .ruff_cache .pytest_cache
 
 # ---------------------------------------------------------------------------------------------
-# Observability and dashboards
+# Generated files
 
-.PHONY: observability
-observability: $(VENV)/.run.stamp ## Render rules, runbooks, data sources, trace pipeline from observability/
-	$(PY) -m observability.generate
-
-.PHONY: dashboards
-dashboards: $(VENV)/.test.stamp ## Render dashboards/generated/*.json from the grafanalib sources
-	$(PY) -m dashboards.generate
-
-.PHONY: k8s-generate
-k8s-generate: $(VENV)/.run.stamp ## Derive k8s/ rules, dashboards, canary analysis and locustfile from their sources
-	$(PY) -m k8s.generate
-
+# One entry point for every generated file (observability/generated.py); grafanalib is a test dependency.
 .PHONY: generate
-generate: observability dashboards k8s-generate ## Every generator, in dependency order (output is committed)
+generate: $(VENV)/.test.stamp ## Render every generated file (rules, runbooks, data sources, trace pipeline, dashboards, k8s/ copies), delete orphans
+	$(PY) -m observability.generated
+
+.PHONY: generate-check
+generate-check: $(VENV)/.test.stamp ## Write nothing; fail listing each generated file that is stale, missing or orphaned
+	$(PY) -m observability.generated --check
 
 # ---------------------------------------------------------------------------------------------
 # One folder's checks: what the path-filtered workflows of .github/ run (`make test` runs them all)

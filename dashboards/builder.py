@@ -29,7 +29,7 @@ from grafanalib._gen import DashboardEncoder  # type: ignore[import-untyped]
 from app import metric_names as names
 from observability import cluster_metrics, labels, promql
 from observability.datasources import OPENSEARCH, PROMETHEUS
-from observability.links import RUNBOOK_BASE_URL
+from observability.links import runbook_base_url
 
 SCHEMA_VERSION = 39  # classic JSON as Grafana 10/11 writes it; Grafana 12+ still provisions it
 DASHBOARD_TAG = "taskboard"
@@ -150,7 +150,11 @@ class Dashboard:
             links=[
                 g.DashboardLink(title="Task board dashboards", tags=[DASHBOARD_TAG], asDropdown=True, includeVars=True),
                 g.DashboardLink(
-                    title="Runbooks", type="link", uri=f"{RUNBOOK_BASE_URL}/README.md", targetBlank=True, keepTime=False
+                    title="Runbooks",
+                    type="link",
+                    uri=f"{runbook_base_url()}/README.md",
+                    targetBlank=True,
+                    keepTime=False,
                 ),
             ],
             panels=grafana_panels,

@@ -1,13 +1,9 @@
-"""Write dashboards/generated/<uid>.json from dashboards/src/; ``--check`` fails instead when one is stale.
-
-``python -m dashboards.generate`` (``make dashboards``). The output depends only on the sources, so a
-second run changes nothing.
+"""Dashboards' generated files, dashboards/generated/<uid>.json from dashboards/src/: one part of
+``make generate`` (observability/generated.py composes it). The output depends only on the sources.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from dashboards.builder import Dashboard, render
@@ -26,31 +22,6 @@ def dashboards() -> list[Dashboard]:
     ]
 
 
-def render_all() -> dict[Path, str]:
+def outputs() -> dict[Path, str]:
+    """Every dashboard file: its path and content."""
     return {OUT_DIR / f"{d.uid}.json": render(d) for d in dashboards()}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dashboards.generate", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if a generated dashboard is out of date")
-    args = parser.parse_args(argv)
-    files = render_all()
-    stale = [path for path, text in files.items() if not path.exists() or path.read_text() != text]
-    unknown = sorted(set(OUT_DIR.glob("*.json")) - set(files))
-    if args.check:
-        for path in [*stale, *unknown]:
-            print(f"out of date: {path.name} (run `make dashboards`)", file=sys.stderr)
-        return 1 if stale or unknown else 0
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    for path in stale:
-        path.write_text(files[path])
-        print(f"wrote {path.relative_to(OUT_DIR.parent.parent)}")
-    for path in unknown:
-        path.unlink()
-        print(f"removed {path.relative_to(OUT_DIR.parent.parent)} (no source)")
-    print(f"{len(files)} dashboards, {len(stale)} changed")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,1 +1,1 @@
-"""Kubernetes manifests of the task board; ``python -m k8s.generate`` writes the parts derived from other folders."""
+"""Kubernetes manifests of the task board; k8s/generate.py renders the parts derived from other folders."""

@@ -1,6 +1,5 @@
-"""Write the manifests that k8s/ derives from other folders: ``python -m k8s.generate`` (``--check`` only compares).
-
-Nothing here is written by hand, and nothing it reads is retyped:
+"""The manifests that k8s/ derives from other folders: one part of ``make generate`` (observability/generated.py
+composes it). Nothing here is written by hand, and nothing it reads is retyped:
 
 - ``base/monitoring/generated/``: one PrometheusRule per ``observability/rules/*.yml`` (the rule file's
   groups, verbatim) and one Grafana dashboard ConfigMap per ``dashboards/generated/*.json``, labelled
@@ -11,47 +10,52 @@ Nothing here is written by hand, and nothing it reads is retyped:
 - ``loadgen/generated/``: ``loadtest/locustfile.py`` as a ConfigMap (kustomize may not read a file
   outside its folder) and a patch that restarts Locust when the file changes.
 
-Every output is a pure function of those inputs; tests/k8s regenerates in memory and fails on drift.
+The rule files and dashboards come in as rendered by their own generators, not read from disk: a stale
+or orphaned file there never reaches the cluster. Every output is a pure function of the inputs.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from app.endpoints import SERVICE_NAME
+from observability import cluster, promql
+from observability.paths import ROOT, SLO_FILE
+from observability.slo import spec as slo_spec
+from observability.slo_rules import route_matchers
+from observability.yaml_dumper import dump_yaml
+
 K8S = ROOT / "k8s"
-CLUSTER_FILE = ROOT / "infra" / "cluster.yaml"
-RULES_DIR = ROOT / "observability" / "rules"
-DASHBOARDS_DIR = ROOT / "dashboards" / "generated"
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 SERVICE_MONITOR = K8S / "base" / "monitoring" / "servicemonitor.yaml"
 
 MONITORING_OUT = K8S / "base" / "monitoring" / "generated"
 ANALYSIS_OUT = K8S / "overlays" / "prod" / "generated"
 LOADGEN_OUT = K8S / "loadgen" / "generated"
-# Every file under these folders is the generator's: files it no longer writes are deleted.
-OWNED_DIRS = (MONITORING_OUT, ANALYSIS_OUT, LOADGEN_OUT)
+# Every file under these folders is generated here: make generate deletes one that no output is any more.
+OUTPUT_DIRS = (MONITORING_OUT, ANALYSIS_OUT, LOADGEN_OUT)
 
 # The canary analysis: each metric is measured every ANALYSIS_INTERVAL over the last ANALYSIS_WINDOW of
 # the canary's traffic. A second measurement below the objective fails the analysis (the rollout aborts
 # and traffic returns to the stable version); no traffic at all is inconclusive (the rollout pauses for
 # a person) rather than a pass.
-ANALYSIS_NAME = "taskboard-slo"
+ANALYSIS_NAME = f"{SERVICE_NAME}-slo"
 ANALYSIS_WINDOW = "2m"
 ANALYSIS_INTERVAL = "1m"
 ANALYSIS_FAILURE_LIMIT = 1
 ANALYSIS_INCONCLUSIVE_LIMIT = 2
 ARG_NAMESPACE = "namespace"
 ARG_CANARY_HASH = "canary-hash"
+
+# The Kubernetes recommended app label: SERVICE_NAME on the service's objects, "locust" on the load generator's.
+APP_LABEL = "app.kubernetes.io/name"
 
 # The Locust Deployments whose pods mount the locustfile, and their namespace (k8s/loadgen/).
 LOCUST_DEPLOYMENTS = ("locust-master", "locust-worker")
@@ -67,40 +71,15 @@ class GenerateError(ValueError):
 # -- YAML output ---------------------------------------------------------------------------------
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style everywhere; multi-line strings as literal blocks when yamllint accepts their lines."""
-
-    max_block_line: int | None = 130
-
-
-class _LongLinesDumper(_Dumper):
-    """For files that switch yamllint's line-length rule off: embedded documents keep their lines."""
-
-    max_block_line = None
-
-
-def _str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
-    lines = value.splitlines()
-    limit = dumper.max_block_line
-    if len(lines) > 1 and all((limit is None or len(line) <= limit) and line == line.rstrip() for line in lines):
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-_Dumper.add_representer(str, _str)
-
-
-def _dump(header: str, documents: Iterable[Mapping[str, Any]], *, long_lines: bool = False) -> str:
-    dumper = _LongLinesDumper if long_lines else _Dumper
-    body = "---\n".join(
-        yaml.dump(dict(doc), Dumper=dumper, sort_keys=False, width=120, allow_unicode=True) for doc in documents
-    )
+def _dump(header: str, documents: Iterable[Mapping[str, Any]]) -> str:
+    """``header`` as comment lines, then the documents in the repository's one YAML style."""
+    body = "---\n".join(dump_yaml(dict(doc)) for doc in documents)
     comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
     return comment + body
 
 
 def _header(sources: Iterable[str]) -> str:
-    return f"Generated by `python -m k8s.generate` from {', '.join(sources)}; do not edit."
+    return f"Generated by `make generate` from {', '.join(sources)}; do not edit."
 
 
 def _relative(path: Path) -> str:
@@ -113,33 +92,12 @@ def _name(stem: str, where: Path) -> str:
     return stem
 
 
-# -- inputs --------------------------------------------------------------------------------------
-
-
-def cluster() -> dict[str, Any]:
-    """infra/cluster.yaml, the names infra/ and k8s/ share."""
-    data: dict[str, Any] = yaml.safe_load(CLUSTER_FILE.read_text())
-    return data
-
-
-def rule_files() -> list[Path]:
-    """Every Prometheus rule file of observability/ (``.yml`` and ``.yaml``, a glob once dropped one)."""
-    if not RULES_DIR.is_dir():
-        return []
-    return sorted(p for p in RULES_DIR.iterdir() if p.suffix in {".yml", ".yaml"} and not p.name.startswith("."))
-
-
-def dashboard_files() -> list[Path]:
-    if not DASHBOARDS_DIR.is_dir():
-        return []
-    return sorted(p for p in DASHBOARDS_DIR.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
-
-
 # -- monitoring ----------------------------------------------------------------------------------
 
 
-def prometheus_rule(path: Path, selector_labels: Mapping[str, str]) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text())
+def prometheus_rule(path: Path, text: str, selector_labels: Mapping[str, str]) -> dict[str, Any]:
+    """The PrometheusRule of the rule file ``path`` whose content is ``text``."""
+    data = yaml.safe_load(text)
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list) or set(data) != {"groups"}:
         raise GenerateError(f"{_relative(path)}: a Prometheus rule file has exactly one key, groups (a list)")
     return {
@@ -147,14 +105,14 @@ def prometheus_rule(path: Path, selector_labels: Mapping[str, str]) -> dict[str,
         "kind": "PrometheusRule",
         "metadata": {
             "name": _name(path.stem, path),
-            "labels": {"app.kubernetes.io/name": "taskboard", **selector_labels},
+            "labels": {APP_LABEL: SERVICE_NAME, **selector_labels},
         },
         "spec": {"groups": data["groups"]},
     }
 
 
-def dashboard_config_map(path: Path, sidecar_label: Mapping[str, str]) -> dict[str, Any]:
-    text = path.read_text()
+def dashboard_config_map(path: Path, text: str, sidecar_label: Mapping[str, str]) -> dict[str, Any]:
+    """The ConfigMap the Grafana sidecar loads the dashboard ``path`` (content ``text``) from."""
     try:
         dashboard = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -166,33 +124,33 @@ def dashboard_config_map(path: Path, sidecar_label: Mapping[str, str]) -> dict[s
         "kind": "ConfigMap",
         "metadata": {
             "name": f"dashboard-{_name(path.stem, path)}",
-            "labels": {"app.kubernetes.io/name": "taskboard", **sidecar_label},
+            "labels": {APP_LABEL: SERVICE_NAME, **sidecar_label},
         },
         # The sidecar writes each key as a file; the JSON is kept as generated (byte for byte).
         "data": {path.name: text if text.endswith("\n") else text + "\n"},
     }
 
 
-def monitoring() -> dict[Path, str]:
-    names = cluster()["monitoring"]
-    selector = {str(k): str(v) for k, v in names["selector_labels"].items()}
-    sidecar = {str(k): str(v) for k, v in names["grafana_dashboard_label"].items()}
+def monitoring(rules: Mapping[Path, str], dashboards: Mapping[Path, str]) -> dict[Path, str]:
+    """One PrometheusRule per rule file and one ConfigMap per dashboard (path → content), and their kustomization."""
+    names = cluster.load()
+    selector, sidecar = names.rule_selector_labels, names.grafana_dashboard_label
     files: dict[Path, str] = {}
-    for path in rule_files():
+    for path, text in sorted(rules.items()):
         files[MONITORING_OUT / f"prometheusrule-{path.stem}.yaml"] = _dump(
-            _header([_relative(path)]), [prometheus_rule(path, selector)]
+            _header([_relative(path)]), [prometheus_rule(path, text, selector)]
         )
-    for path in dashboard_files():
+    for path, text in sorted(dashboards.items()):
         # Dashboard JSON keeps its own line lengths: yamllint's limit is not theirs to meet.
         header = _header([_relative(path)]) + "\nyamllint disable rule:line-length"
         files[MONITORING_OUT / f"dashboard-{path.stem}.yaml"] = _dump(
-            header, [dashboard_config_map(path, sidecar)], long_lines=True
+            header, [dashboard_config_map(path, text, sidecar)]
         )
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         # The base sets it too; here as well so that this folder renders on its own (checkov scans it so).
-        "namespace": cluster()["app"]["namespace"],
+        "namespace": names.app_namespace,
         "resources": sorted(p.name for p in files),
     }
     files[MONITORING_OUT / "kustomization.yaml"] = _dump(
@@ -220,13 +178,7 @@ def canary_hash_label() -> str:
 
 def analysis_template() -> tuple[dict[str, Any], Path]:
     """The AnalysisTemplate, and the SLO file it was made from."""
-    from app import endpoints
-    from observability import cluster as observability_cluster
-    from observability import promql
-    from observability.slo import spec as slo_spec
-    from observability.slo_rules import route_matchers
-
-    spec = slo_spec.load(slo_spec.SLO_DIR / f"{endpoints.SERVICE_NAME}.yaml")
+    spec = slo_spec.load(SLO_FILE)
     canary = [
         ("namespace", "=", f"{{{{args.{ARG_NAMESPACE}}}}}"),
         (canary_hash_label(), "=", f"{{{{args.{ARG_CANARY_HASH}}}}}"),
@@ -262,13 +214,13 @@ def analysis_template() -> tuple[dict[str, Any], Path]:
                 "inconclusiveLimit": ANALYSIS_INCONCLUSIVE_LIMIT,
                 "successCondition": f"{measured} && result[0] >= {objective}",
                 "failureCondition": f"{measured} && result[0] < {objective}",
-                "provider": {"prometheus": {"address": observability_cluster.load().prometheus_url, "query": query}},
+                "provider": {"prometheus": {"address": cluster.load().prometheus_url, "query": query}},
             }
         )
     template = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AnalysisTemplate",
-        "metadata": {"name": ANALYSIS_NAME, "labels": {"app.kubernetes.io/name": "taskboard"}},
+        "metadata": {"name": ANALYSIS_NAME, "labels": {APP_LABEL: SERVICE_NAME}},
         "spec": {
             "args": [{"name": ARG_NAMESPACE}, {"name": ARG_CANARY_HASH}],
             "metrics": metrics,
@@ -296,7 +248,7 @@ def loadgen() -> dict[Path, str]:
         "metadata": {
             "name": "locustfile",
             "namespace": LOADGEN_NAMESPACE,
-            "labels": {"app.kubernetes.io/name": "locust"},
+            "labels": {APP_LABEL: "locust"},
         },
         "data": {LOCUSTFILE.name: text},
     }
@@ -319,66 +271,9 @@ def loadgen() -> dict[Path, str]:
     }
 
 
-# -- command -------------------------------------------------------------------------------------
+# -- all of them ---------------------------------------------------------------------------------
 
 
-def outputs() -> dict[Path, str]:
-    """Every generated file and its content."""
-    return {**monitoring(), **analysis(), **loadgen()}
-
-
-def drift(expected: Mapping[Path, str]) -> list[str]:
-    """Files whose content differs from ``expected``, or that exist in a generated folder and should not."""
-    problems = [
-        f"{_relative(path)}: {'differs' if path.exists() else 'missing'}"
-        for path, text in sorted(expected.items())
-        if not path.exists() or path.read_text() != text
-    ]
-    for folder in OWNED_DIRS:
-        if folder.is_dir():
-            problems += [
-                f"{_relative(path)}: no longer generated"
-                for path in sorted(folder.iterdir())
-                if path.is_file() and path not in expected
-            ]
-    return problems
-
-
-def write(expected: Mapping[Path, str]) -> list[Path]:
-    """Write ``expected`` and delete stale files in the generated folders; return what changed."""
-    changed = []
-    for folder in OWNED_DIRS:
-        if folder.is_dir():
-            for path in folder.iterdir():
-                if path.is_file() and path not in expected:
-                    path.unlink()
-                    changed.append(path)
-    for path, text in expected.items():
-        if not path.exists() or path.read_text() != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            changed.append(path)
-    return changed
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m k8s.generate", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
-    args = parser.parse_args(argv)
-    try:
-        expected = outputs()
-    except GenerateError as exc:
-        print(f"k8s.generate: {exc}", file=sys.stderr)
-        return 2
-    if args.check:
-        problems = drift(expected)
-        for problem in problems:
-            print(f"k8s.generate: {problem} (run `python -m k8s.generate`)", file=sys.stderr)
-        return 1 if problems else 0
-    for path in write(expected):
-        print(f"k8s.generate: wrote {_relative(path)}" if path.exists() else f"k8s.generate: removed {_relative(path)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def outputs(rules: Mapping[Path, str], dashboards: Mapping[Path, str]) -> dict[Path, str]:
+    """Every file this part generates, from the rendered rule files and dashboards (path → content)."""
+    return {**monitoring(rules, dashboards), **analysis(), **loadgen()}

@@ -34,11 +34,11 @@ from local.stack import (
     PG_PORT,
     PROMETHEUS_PORT,
     ROOT,
-    RULES_DIR,
     UP_MESSAGE,
     StackSettings,
     port_free,
 )
+from observability.paths import RULES_DIR
 
 FRESH_IMAGE = "localhost/taskboard-fresh:bookworm"
 PACKAGES = ("git", "make", "python3")  # a fresh Debian 12 plus what the README asks for first

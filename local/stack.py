@@ -33,6 +33,7 @@ import yaml
 
 from app import endpoints
 from local.postgres import EmbeddedPostgres, PostgresError
+from observability.paths import ALERTMANAGER_ROUTING, RULES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / ".local"
@@ -43,7 +44,6 @@ ALERTMANAGER_PORT = 9093
 PG_PORT = 55432
 PROMETHEUS_BIN = "prometheus"
 ALERTMANAGER_BIN = "prometheus-alertmanager"  # Debian's name for the alertmanager server
-RULES_DIR = ROOT / "observability" / "rules"
 UP_MESSAGE = "The local stack is up"  # printed once every part answers; tools wait for it
 DATABASE_DIR = "pgdata"  # the embedded cluster's name in the state folder
 
@@ -142,7 +142,6 @@ def prometheus_config(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-ALERTMANAGER_ROUTING = ROOT / "observability" / "alertmanager" / "alertmanager.yml"
 # Global settings that are not about an integration (endpoints, credentials); the rest is dropped offline.
 _OFFLINE_GLOBALS = frozenset({"resolve_timeout"})
 

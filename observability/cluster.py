@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from observability.paths import ROOT
+
 CLUSTER_FILE = ROOT / "infra" / "cluster.yaml"
 
 
@@ -45,7 +46,7 @@ def load(path: Path = CLUSTER_FILE) -> Cluster:
         app_namespace=data["app"]["namespace"],
         monitoring_namespace=monitoring["namespace"],
         monitoring_release=monitoring["release"],
-        rule_selector_labels=dict(monitoring["selector_labels"]),
+        rule_selector_labels={k: str(v) for k, v in monitoring["selector_labels"].items()},
         grafana_dashboard_label={k: str(v) for k, v in monitoring["grafana_dashboard_label"].items()},
         grafana_datasource_label={k: str(v) for k, v in monitoring["grafana_datasource_label"].items()},
         logging_namespace=data["logging"]["namespace"],

@@ -1,6 +1,6 @@
 """Grafana data sources as code: fixed UIDs (the one place they are written) and the provisioning file.
 
-Dashboards import the UIDs from here; ``make observability`` writes observability/grafana/datasources.yaml,
+Dashboards import the UIDs from here; ``make generate`` writes observability/grafana/datasources.yaml,
 which Grafana's sidecar (label from infra/cluster.yaml) or file provisioning loads. The links between
 data sources close the loop metrics → traces → logs: a Prometheus exemplar's ``trace_id`` opens the
 trace in Jaeger, a Jaeger trace opens its log lines in OpenSearch, a log line's ``trace_id`` opens

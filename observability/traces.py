@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import endpoints
+from observability.paths import SLO_FILE
 from observability.slo import spec as slo_spec
 from observability.slo.spec import LatencySLI
 
@@ -27,7 +27,7 @@ SPANS_INDEX_PREFIX = "jaeger"
 
 def slow_trace_threshold_ms() -> int:
     """The latency SLO's threshold in milliseconds."""
-    spec = slo_spec.load(slo_spec.SLO_DIR / f"{endpoints.SERVICE_NAME}.yaml")
+    spec = slo_spec.load(SLO_FILE)
     thresholds = [slo.sli.threshold_seconds for slo in spec.slos if isinstance(slo.sli, LatencySLI)]
     if len(thresholds) != 1:
         raise ValueError(f"expected one latency SLO in {spec.path.name}, found {len(thresholds)}")

@@ -47,7 +47,10 @@ def dashboard() -> Dashboard:
                     ),
                     Panel(
                         "Error ratio: 5xx and 4xx",
-                        [Query(error_ratio(statuses="5.."), "5xx"), Query(error_ratio(statuses="4.."), "4xx")],
+                        [
+                            Query(error_ratio(statuses=names.SERVER_ERROR_MATCHER), "5xx"),
+                            Query(error_ratio(statuses="4.."), "4xx"),
+                        ],
                         unit="percentunit",
                         width=12,
                     ),

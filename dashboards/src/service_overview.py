@@ -13,7 +13,7 @@ UID = "taskboard-service"
 def dashboard() -> Dashboard:
     route = names.ROUTE
     readyz_503 = sel(names.HTTP_REQUESTS.total, f'{route}="{endpoints.READYZ}"', f'{names.STATUS}="503"')
-    failed = requests(f'{names.STATUS}=~"4..|5.."')
+    failed = requests(f'{names.STATUS}=~"4..|{names.SERVER_ERROR_MATCHER}"')
     by_request = f"{route}, {names.METHOD}, {names.STATUS}"
     return Dashboard(
         uid=UID,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app import endpoints
 from app import metric_names as names
 from dashboards.builder import sel
 from observability import promql
+from observability.paths import SLO_FILE
 from observability.slo import spec as slo_spec
 from observability.slo.spec import LatencySLI, ServiceSLOs
 
@@ -13,7 +13,7 @@ RATE = "$__rate_interval"
 
 
 def slos() -> ServiceSLOs:
-    return slo_spec.load(slo_spec.SLO_DIR / f"{endpoints.SERVICE_NAME}.yaml")
+    return slo_spec.load(SLO_FILE)
 
 
 def user_routes() -> str:
@@ -34,7 +34,7 @@ def request_rate(by: str = "", *extra: str) -> str:
     return f"sum{group} (rate({requests(*extra)}[{RATE}]))"
 
 
-def error_ratio(by: str = "", statuses: str = "5..") -> str:
+def error_ratio(by: str = "", statuses: str = names.SERVER_ERROR_MATCHER) -> str:
     """Share of user requests answered with a status matching ``statuses``."""
     bad = request_rate(by, f'{names.STATUS}=~"{statuses}"')
     return f"{bad}\n/\n{request_rate(by)}"

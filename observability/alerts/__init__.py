@@ -1,7 +1,7 @@
 """Hand-written alerts (as opposed to the SLO-generated ones), one module per area, one rule file each.
 
 Written in Python so that every metric name comes from app.metric_names or the cluster metrics list
-and every threshold is a named constant; `make observability` renders them to observability/rules/.
+and every threshold is a named constant; `make generate` renders them to observability/rules/.
 """
 
 from __future__ import annotations

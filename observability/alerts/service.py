@@ -6,6 +6,7 @@ from app import endpoints
 from app import metric_names as names
 from observability import labels, promql
 from observability.cluster_metrics import metric
+from observability.paths import SLO_FILE
 from observability.rules import Alert, Group, RuleFile
 from observability.slo import spec as slo_spec
 from observability.slo_rules import route_matchers
@@ -42,11 +43,11 @@ def _ratio(numerator: str, denominator: str, comparison: str) -> str:
 
 
 def alerts() -> list[Alert]:
-    spec = slo_spec.load(slo_spec.SLO_DIR / f"{endpoints.SERVICE_NAME}.yaml")
+    spec = slo_spec.load(SLO_FILE)
     user = route_matchers(spec)  # the SLOs' selection of user traffic
     up = metric("prometheus", "up")
     requests = names.HTTP_REQUESTS.total
-    five_xx = (names.STATUS, "=~", "5..")
+    five_xx = (names.STATUS, "=~", names.SERVER_ERROR_MATCHER)
     readyz = [*_JOB, (names.ROUTE, "=", endpoints.READYZ)]
     unready = [*readyz, (names.STATUS, "=", "503")]
     per_target = (labels.NAMESPACE, labels.POD, labels.INSTANCE)

@@ -14,9 +14,9 @@ import yaml
 from app import endpoints
 from app import metric_names as names
 from observability import promql
+from observability.paths import SLO_DIR
 from observability.rules import SEVERITIES, Severity
 
-SLO_DIR = Path(__file__).resolve().parent
 # Only these modules may be referenced from an SLO file: the service's network and metric contracts.
 _REFERABLE_MODULES = ("app.endpoints", "app.metric_names")
 

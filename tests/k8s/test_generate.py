@@ -1,5 +1,5 @@
-"""k8s/generate.py: the committed generated manifests are current, and each one carries its source faithfully
-(rule files, dashboards, the SLO objectives, the locustfile)."""
+"""k8s/generate.py: each generated manifest carries its source faithfully (rule files, dashboards, the SLO
+objectives, the locustfile). That they are current is tests/observability/test_generated.py's check."""
 
 from __future__ import annotations
 
@@ -13,38 +13,17 @@ import pytest
 import yaml
 
 from app import metric_names as names
+from dashboards import generate as dashboards_generate
 from k8s import generate
+from observability.paths import RULES_DIR, SLO_FILE
 from observability.slo import spec as slo_spec
 from tests.k8s.manifests import ROOT, cluster, find, one, render
 from tests.observability.tools import promtool
 
 
-def test_generated_files_are_current() -> None:
-    problems = generate.drift(generate.outputs())
-    assert not problems, "run `python -m k8s.generate`:\n" + "\n".join(problems)
-
-
-def test_check_mode_reports_stale_missing_and_leftover_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = tmp_path / "generated"
-    folder.mkdir()
-    (folder / "stale.yaml").write_text("old\n")
-    (folder / "leftover.yaml").write_text("x\n")
-    monkeypatch.setattr(generate, "OWNED_DIRS", (folder,))
-    monkeypatch.setattr(generate, "ROOT", tmp_path)
-    expected = {folder / "stale.yaml": "new\n", folder / "missing.yaml": "y\n"}
-    assert generate.drift(expected) == [
-        "generated/missing.yaml: missing",
-        "generated/stale.yaml: differs",
-        "generated/leftover.yaml: no longer generated",
-    ]
-    generate.write(expected)
-    assert generate.drift(expected) == []
-    assert sorted(p.name for p in folder.iterdir()) == ["missing.yaml", "stale.yaml"]
-
-
 def test_every_rule_file_becomes_a_prometheus_rule_with_its_groups_verbatim() -> None:
     rules = {d["metadata"]["name"]: d for d in find(render("base"), "PrometheusRule")}
-    files = generate.rule_files()
+    files = sorted(RULES_DIR.glob("*.y*ml"))
     assert files, "observability/rules/ has no rule files"
     assert sorted(rules) == sorted(p.stem for p in files), "a rule file is missing (or extra) in the rendered base"
     for path in files:
@@ -58,7 +37,7 @@ def test_every_dashboard_becomes_a_config_map_with_its_json_byte_for_byte() -> N
         for d in find(render("base"), "ConfigMap")
         if d["metadata"]["name"].startswith("dashboard-")
     }
-    files = generate.dashboard_files()
+    files = sorted(dashboards_generate.OUT_DIR.glob("*.json"))
     assert sorted(maps) == sorted(f"dashboard-{p.stem}" for p in files)
     for path in files:
         config_map = maps[f"dashboard-{path.stem}"]
@@ -67,16 +46,13 @@ def test_every_dashboard_becomes_a_config_map_with_its_json_byte_for_byte() -> N
         assert {k: str(v) for k, v in label.items()}.items() <= config_map["metadata"]["labels"].items()
 
 
-def test_a_malformed_rule_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "broken.yml").write_text("groups: {not: a list}\n")
-    monkeypatch.setattr(generate, "RULES_DIR", tmp_path)
-    monkeypatch.setattr(generate, "ROOT", tmp_path)
-    with pytest.raises(generate.GenerateError, match=r"broken\.yml"):
-        generate.monitoring()
+def test_a_malformed_rule_file_is_refused() -> None:
+    with pytest.raises(generate.GenerateError, match=r"observability/rules/broken\.yml"):
+        generate.monitoring({RULES_DIR / "broken.yml": "groups: {not: a list}\n"}, {})
 
 
 def test_the_analysis_judges_each_slo_by_its_objective() -> None:
-    spec = slo_spec.load(slo_spec.SLO_DIR / "taskboard.yaml")
+    spec = slo_spec.load(SLO_FILE)
     template = one(render("overlays/prod"), "AnalysisTemplate", generate.ANALYSIS_NAME)
     metrics = {m["name"]: m for m in template["spec"]["metrics"]}
     assert sorted(metrics) == sorted(s.name for s in spec.slos)

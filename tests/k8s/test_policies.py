@@ -637,10 +637,10 @@ def test_argocd_has_one_application_per_environment_syncing_its_overlay() -> Non
 def test_every_copy_of_the_repository_url_is_the_one_of_infra_cluster_yaml() -> None:
     """Argo CD's manifests and the image's source label cannot read infra/cluster.yaml: they must agree with it
     (observability/links.py and Terraform read it)."""
-    from observability.links import REPOSITORY_URL
+    from observability.links import repository_url
 
     repository = _repository_url()
-    assert repository == REPOSITORY_URL
+    assert repository == repository_url()
     project, apps = _argocd()
     assert project["spec"]["sourceRepos"] == [f"{repository}.git"]
     assert {app["spec"]["source"]["repoURL"] for app in apps.values()} == {f"{repository}.git"}

@@ -10,7 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import endpoints
 from app import metric_names as names
 from dashboards import generate as dashboards_generate
-from observability import generate, promql
+from observability import promql
+from observability.paths import RULES_DIR
 from tests.observability.live import Live
 
 
@@ -23,7 +24,7 @@ def test_prometheus_loaded_every_rules_file_and_every_group(live: Live) -> None:
     """Lesson 6: check what the server loaded, not only the files."""
     expected = {
         (str(path), group["name"])
-        for path in sorted(generate.RULES_DIR.glob("*.yml"))
+        for path in sorted(RULES_DIR.glob("*.yml"))
         for group in yaml.safe_load(path.read_text())["groups"]
     }
     groups = requests.get(f"{live.prometheus_url}/api/v1/rules", timeout=10).json()["data"]["groups"]
@@ -38,7 +39,7 @@ def test_the_service_exposes_every_metric_rules_and_dashboards_read(live: Live) 
     exposed = exposed_samples(live)
     service_series = {series for metric in names.ALL for series in metric.series}
     read = set()
-    for path in generate.RULES_DIR.glob("*.yml"):
+    for path in RULES_DIR.glob("*.yml"):
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
                 read |= promql.metric_names(rule["expr"])

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from observability import generate
-from observability.links import RUNBOOK_BASE_URL
+from observability.links import runbook_base_url
+from observability.paths import RULES_DIR
 from tests.observability.tools import promtool
 
 TEST_DIR = Path(__file__).resolve().parent / "promtool"
@@ -26,7 +27,7 @@ RUNBOOK_TOKEN = "$RUNBOOK_BASE_URL"
 
 def _with_runbook_base_url(path: Path, directory: Path) -> Path:
     """A copy of the test file in ``directory``: the token replaced, the rule files' paths made absolute."""
-    text = path.read_text().replace(RUNBOOK_TOKEN, RUNBOOK_BASE_URL)
+    text = path.read_text().replace(RUNBOOK_TOKEN, runbook_base_url())
     for rule_file in yaml.safe_load(path.read_text())["rule_files"]:
         text = text.replace(f"  - {rule_file}\n", f"  - {(TEST_DIR / rule_file).resolve()}\n")
     copy = directory / path.name
@@ -59,7 +60,7 @@ def test_expected_runbook_urls_follow_the_repository_not_a_literal() -> None:
 
 
 def test_every_test_file_loads_only_generated_rule_files() -> None:
-    generated = {(generate.RULES_DIR / f.filename).resolve() for f, _ in generate.rule_files()}
+    generated = {(RULES_DIR / f.filename).resolve() for f, _ in generate.rule_files()}
     for path in TEST_FILES:
         for rule_file in yaml.safe_load(path.read_text())["rule_files"]:
             assert (TEST_DIR / rule_file).resolve() in generated, f"{path.name}: {rule_file}"

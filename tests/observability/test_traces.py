@@ -12,6 +12,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from app import endpoints
 from observability import traces
+from observability.paths import SLO_FILE
 from observability.slo import spec as slo_spec
 from observability.slo.spec import LatencySLI
 from tests.observability.live import Live
@@ -30,7 +31,7 @@ def policies() -> dict[str, dict[str, Any]]:
 
 
 def slo_threshold_ms() -> float:
-    spec = slo_spec.load(slo_spec.SLO_DIR / f"{endpoints.SERVICE_NAME}.yaml")
+    spec = slo_spec.load(SLO_FILE)
     (threshold,) = [s.sli.threshold_seconds for s in spec.slos if isinstance(s.sli, LatencySLI)]
     return threshold * 1000
 
