@@ -24,7 +24,6 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import grafanalib.core as g  # type: ignore[import-untyped]  # grafanalib ships no type information
-from grafanalib._gen import DashboardEncoder  # type: ignore[import-untyped]
 
 from app import metric_names as names
 from observability import cluster_metrics, labels, promql
@@ -159,7 +158,7 @@ class Dashboard:
             ],
             panels=grafana_panels,
         )
-        data: dict[str, Any] = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
+        data: dict[str, Any] = json.loads(json.dumps(dashboard.to_json_data(), default=_grafanalib_json))
         # Grafana assigns ids and versions on import; a provisioned file must not pin them.
         data.pop("id", None)
         data["version"] = 1
@@ -270,6 +269,14 @@ class _Target(g.Target):  # type: ignore[misc]  # grafanalib is untyped
         for unused in ("target", "metric", "step", "query"):
             data.pop(unused, None)
         return data
+
+
+def _grafanalib_json(obj: Any) -> Any:
+    """grafanalib's public serialisation protocol: every object it defines has ``to_json_data()``."""
+    to_json_data = getattr(obj, "to_json_data", None)
+    if to_json_data is None:
+        raise TypeError(f"{type(obj).__name__} is not a grafanalib object")
+    return to_json_data()
 
 
 def _targets(queries: Sequence[Query]) -> list[_Target]:
