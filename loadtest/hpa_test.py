@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 
 from app import endpoints
+from app.config import ConfigError, env_float, env_int, env_text
 from loadtest import runner
+from observability import cluster as cluster_names
 
 ROOT = Path(__file__).resolve().parent.parent
-CLUSTER = yaml.safe_load((ROOT / "infra" / "cluster.yaml").read_text())
 REPORTS = ROOT / "reports" / "hpa"
 
 
@@ -273,17 +273,17 @@ def settings_from(env: dict[str, str], args: argparse.Namespace) -> Settings:
     if not prometheus_url:
         raise NoCluster("set HPA_TEST_PROMETHEUS_URL (the cluster's Prometheus, e.g. through kubectl port-forward)")
     return Settings(
-        namespace=env.get("HPA_TEST_NAMESPACE", CLUSTER["app"]["namespace"]),
-        hpa=env.get("HPA_TEST_HPA", endpoints.SERVICE_NAME),
+        namespace=env_text(env, "HPA_TEST_NAMESPACE", cluster_names.load().app_namespace),
+        hpa=env_text(env, "HPA_TEST_HPA", endpoints.SERVICE_NAME),
         target=target,
         locust_url=locust_url,
         prometheus_url=prometheus_url,
-        users=int(env.get("HPA_TEST_USERS", "200")),
-        spawn_rate=float(env.get("HPA_TEST_SPAWN_RATE", "20")),
-        min_peak=int(env["HPA_TEST_MIN_PEAK"]) if env.get("HPA_TEST_MIN_PEAK") else None,
-        scale_up_seconds=float(env.get("HPA_TEST_SCALE_UP_SECONDS", "300")),
-        scale_down_seconds=float(env.get("HPA_TEST_SCALE_DOWN_SECONDS", "600")),
-        poll_seconds=float(env.get("HPA_TEST_POLL_SECONDS", "5")),
+        users=env_int(env, "HPA_TEST_USERS", 200, 1, 100_000),
+        spawn_rate=env_float(env, "HPA_TEST_SPAWN_RATE", 20, 0.1, 10_000),
+        min_peak=env_int(env, "HPA_TEST_MIN_PEAK", 0, 1, 1_000) or None,
+        scale_up_seconds=env_float(env, "HPA_TEST_SCALE_UP_SECONDS", 300, 1, 86_400),
+        scale_down_seconds=env_float(env, "HPA_TEST_SCALE_DOWN_SECONDS", 600, 1, 86_400),
+        poll_seconds=env_float(env, "HPA_TEST_POLL_SECONDS", 5, 0.1, 3_600),
         context=env.get("HPA_TEST_CONTEXT") or None,
     )
 
@@ -302,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"make hpa-test needs a cluster: {exc}. See loadtest/hpa_test.py and docs/operations.md.", file=sys.stderr
         )
+        return 2
+    except ConfigError as exc:
+        print(f"make hpa-test: {exc}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     outcome = observe(cluster, settings, args.out)

@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import endpoints
 from app import metric_names as names
+from loadtest import hpa_test
 from local.stack import Stack, wait_http
 from tests.conftest import ROOT, free_port
 
@@ -247,3 +248,13 @@ def test_says_what_to_set_without_a_cluster(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "needs a cluster" in result.stderr and "HPA_TEST_TARGET" in result.stderr
+
+
+def test_a_bad_setting_is_exit_2_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HPA_TEST_TARGET", "https://taskboard.dev.example.com")
+    monkeypatch.setenv("HPA_TEST_PROMETHEUS_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("HPA_TEST_USERS", "lots")
+    assert hpa_test.main([]) == 2
+    assert capsys.readouterr().err.strip() == "make hpa-test: HPA_TEST_USERS: must be an integer, got 'lots'"
