@@ -18,6 +18,7 @@ from pathlib import Path
 import requests
 
 from app import endpoints
+from app.config import ConfigError, env_float, env_int
 from loadtest.runner import LOCUSTFILE
 from local.stack import DEFAULT_STATE_DIR, Stack, StackError, StackSettings
 
@@ -55,16 +56,22 @@ def locust_command(host: str, web_port: int) -> list[str]:
         "--web-port",
         str(web_port),
         "--users",
-        os.environ.get("LOCUST_USERS", str(DEFAULT_USERS)),
+        str(env_int(os.environ, "LOCUST_USERS", DEFAULT_USERS, 1, 100_000)),
         "--spawn-rate",
-        os.environ.get("LOCUST_SPAWN_RATE", str(DEFAULT_SPAWN_RATE)),
+        str(env_float(os.environ, "LOCUST_SPAWN_RATE", DEFAULT_SPAWN_RATE, 0.1, 10_000)),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.webui", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("LOCUST_HOST"), help="target base URL")
-    parser.add_argument("--web-port", type=int, default=int(os.environ.get("LOCUST_WEB_PORT", LOCUST_PORT)))
+    try:
+        web_port = env_int(os.environ, "LOCUST_WEB_PORT", LOCUST_PORT, 1, 65535)
+        locust_command("http://127.0.0.1", web_port)  # the other variables, checked before anything starts
+    except ConfigError as exc:
+        print(f"make loadtest: {exc}", file=sys.stderr)
+        return 2
+    parser.add_argument("--web-port", type=int, default=web_port)
     args = parser.parse_args(argv)
 
     stack: Stack | None = None
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.start()
         except StackError as exc:
             print(f"make loadtest: {exc}", file=sys.stderr)
-            return 1
+            return 2
         host = stack.settings.app_url
     print(f"Locust web UI: http://127.0.0.1:{args.web_port}/  (target {host}; Ctrl-C stops)", flush=True)
     try:

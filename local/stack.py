@@ -32,6 +32,7 @@ import requests
 import yaml
 
 from app import endpoints
+from app.config import ConfigError, env_int
 from local.postgres import EmbeddedPostgres, PostgresError
 from observability.paths import ALERTMANAGER_ROUTING, RULES_DIR
 
@@ -53,12 +54,10 @@ class StackError(RuntimeError):
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise StackError(f"{name}: must be a port number, got {raw!r}")
-    return int(raw)
+    try:
+        return env_int(env, name, default, 1, 65535)
+    except ConfigError as exc:
+        raise StackError(str(exc)) from None
 
 
 @dataclass(frozen=True)
