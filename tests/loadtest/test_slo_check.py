@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.slo_check import (
-    CheckError,
-    alert_bound,
-    load_drills,
-    quantile_from_buckets,
-    routed_receiver,
-    rule_index,
-    running_stack,
-)
+from loadtest.slo_check import NotMeasured
+from loadtest.slo_check.alertmanager import routed_receiver
+from loadtest.slo_check.drills import alert_bound
+from loadtest.slo_check.measure import quantile_from_buckets
+from loadtest.slo_check.spec import load_drills, rule_index
+from loadtest.slo_check.stack import running_stack
 from local.stack import remove_state
 from tests.conftest import ROOT
 
@@ -50,7 +47,7 @@ def test_page_alerts_route_to_a_receiver_other_than_the_default() -> None:
 def test_bad_drills_files_name_the_phase_and_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "drills.yaml"
     path.write_text(text)
-    with pytest.raises(CheckError, match=message):
+    with pytest.raises(NotMeasured, match=message):
         load_drills(path)
 
 
