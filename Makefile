@@ -98,7 +98,7 @@ loadtest: deps-test ## Locust web UI on :8089 against the local stack (or LOCUST
 	$(PY) -m loadtest.webui
 
 .PHONY: slo-check
-slo-check: deps-test ## The SLO gate: Locust load, SLIs vs objectives, drills that must fire alerts (reports/slo/)
+slo-check: deps-test ## The SLO gate: Locust load, SLIs vs objectives, drills that must fire alerts (reports/slo/); exit 0 passed, 1 an SLO or drill failed, 2 could not measure
 	$(PY) -m loadtest.slo_check
 
 .PHONY: hpa-test
