@@ -459,7 +459,7 @@ def _binary(name: str, package: str) -> str:
 
 
 # -- supervision: only the `run` command watches and restarts what it started ------------------
-# (loadtest/slo_check.py drives a Stack without it: its drills stop PostgreSQL on purpose.)
+# (loadtest/slo_check/ drives a Stack without it: its drills stop PostgreSQL on purpose.)
 
 # A part that dies now and then (the OOM killer, a stray kill) should just come back; one that dies
 # again and again has a cause no restart fixes (a broken config, a full disk, something killing it),
