@@ -37,7 +37,9 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # ---------------------------------------------------------------------------------------------
-# Set-up (files as targets, so a second run does nothing)
+# Set-up (files as targets, so a second run does nothing). Each target below asks for only what it
+# runs: the checkov and peer virtualenvs and the test-only Debian packages come with `make test`
+# (and the folder checks that use them), not with `make slo-check` or `make lint`.
 
 # A fresh Debian has python3 without venv/ensurepip; install python3-venv only when missing.
 $(PY):
@@ -94,15 +96,15 @@ seed: deps-run ## Insert the sample tasks into DATABASE_URL (idempotent)
 # Load
 
 .PHONY: loadtest
-loadtest: deps-test ## Locust web UI on :8089 against the local stack (or LOCUST_HOST)
+loadtest: deps-run $(VENV)/.test.stamp ## Locust web UI on :8089 against the local stack (or LOCUST_HOST)
 	$(PY) -m loadtest.webui
 
 .PHONY: slo-check
-slo-check: deps-test ## The SLO gate: Locust load, SLIs vs objectives, drills that must fire alerts (reports/slo/); exit 0 passed, 1 an SLO or drill failed, 2 could not measure
+slo-check: deps-run $(VENV)/.test.stamp ## The SLO gate: Locust load, SLIs vs objectives, drills that must fire alerts (reports/slo/); exit 0 passed, 1 an SLO or drill failed, 2 could not measure
 	$(PY) -m loadtest.slo_check
 
 .PHONY: hpa-test
-hpa-test: deps-test ## Scale test on a real cluster: load it, assert replicas rise, no page alert, replicas fall
+hpa-test: $(VENV)/.test.stamp ## Scale test on a real cluster: load it, assert replicas rise, no page alert, replicas fall
 	$(PY) -m loadtest.hpa_test
 
 .PHONY: bench
@@ -123,7 +125,8 @@ fresh-check: $(VENV)/.run.stamp ## The README's make run and make test on a pris
 	$(PY) -m local.fresh
 
 .PHONY: image-test
-image-test: deps-test ## Build the image offline with podman and run it read-only, non-root, against PostgreSQL
+image-test: deps-run $(VENV)/.test.stamp ## Build the image offline with podman and run it read-only, non-root, against PostgreSQL
+	@./$(DEBS) $(DEBS_IMAGE)
 	$(PY) -m pytest -s tests/app/test_image.py
 
 # ---------------------------------------------------------------------------------------------
@@ -132,7 +135,7 @@ image-test: deps-test ## Build the image offline with podman and run it read-onl
 SHELL_SCRIPTS = $(shell git ls-files '*.sh') .ci/run
 
 .PHONY: lint
-lint: deps-test ## ruff, mypy --strict, shellcheck, yamllint
+lint: $(VENV)/.test.stamp ## ruff, mypy --strict, shellcheck, yamllint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -146,7 +149,7 @@ test: deps-test ## Lint, then every test (real PostgreSQL, Prometheus, Alertmana
 	exit $$status
 
 .PHONY: format
-format: deps-test ## Rewrite Python files in the project's format
+format: $(VENV)/.test.stamp ## Rewrite Python files in the project's format
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
