@@ -138,7 +138,7 @@ def build_spec(max_limit: int, default_limit: int) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
         paths.setdefault(op.path, {})[op.method] = _operation(op)
-    requests = {model for op in ops for model in (op.body,) if model is not None}
+    requests = {op.body for op in ops if op.body is not None}
     responses = {model for op in ops for _, model in op.responses.values() if model is not None}
     _, schemas = models_json_schema(
         [(model, "validation") for model in sorted(requests, key=lambda m: m.__name__)]
