@@ -247,7 +247,9 @@ def test_only_invisible_characters_are_refused_as_a_title() -> None:
     import sys
     import unicodedata
 
-    from app.openapi import InvalidBody, validate_body
+    from pydantic import ValidationError
+
+    from app.contract import TaskCreate
     from app.tasks import INVISIBLE
 
     invisible = {chr(cp) for low, high in INVISIBLE for cp in range(low, high + 1)}
@@ -258,11 +260,11 @@ def test_only_invisible_characters_are_refused_as_a_title() -> None:
     }
     assert drawn_nothing <= invisible, sorted(f"U+{ord(c):04X}" for c in drawn_nothing - invisible)
     for char in sorted(drawn_nothing):
-        with pytest.raises(InvalidBody):
-            validate_body("TaskCreate", {"title": char * 3})
+        with pytest.raises(ValidationError):
+            TaskCreate.model_validate({"title": char * 3})
     # Anything visible among them makes a title, whatever the script.
     for title in ("a", "\u200bx\u200b", "任务", "é", "e\u0301", "😀", "\U0001f1eb\U0001f1f7", " . "):
-        assert validate_body("TaskCreate", {"title": title}) == {"title": title}
+        assert TaskCreate.model_validate({"title": title}).title == title
 
 
 @pytest.mark.parametrize("task_id", ["abc", "-1", "1.5", "1e3"])
@@ -353,3 +355,23 @@ def test_openapi_limits_follow_configuration(make_app: Any) -> None:
     limit = next(p for p in spec["paths"][f"{API}/tasks"]["get"]["parameters"] if p["name"] == "limit")
     assert limit["schema"]["maximum"] == 50
     assert limit["schema"]["default"] == 10
+
+
+def test_the_documented_limit_is_the_enforced_limit(make_app: Any) -> None:
+    client = make_app(API_MAX_LIMIT="50", PAGE_SIZE="10").test_client()
+    spec = client.get(endpoints.OPENAPI).get_json()
+    limit = next(p for p in spec["paths"][f"{API}/tasks"]["get"]["parameters"] if p["name"] == "limit")
+    maximum = limit["schema"]["maximum"]
+    assert client.get(f"{API}/tasks?limit={maximum}").status_code == 200
+    refused = client.get(f"{API}/tasks?limit={maximum + 1}")
+    assert refused.status_code == 400
+    assert refused.get_json()["detail"] == f"limit: must be an integer from 1 to {maximum}"
+
+
+@pytest.mark.parametrize("value", ["+5", " 5", "5.0", "5_0"])
+def test_integer_parameters_are_ascii_digits_only(client: FlaskClient, value: str) -> None:
+    # pydantic's lax int reads every one of these as 5 or 50; the contract says digits.
+    for name in ("limit", "cursor"):
+        response = client.get(f"{API}/tasks", query_string={name: value})
+        assert response.status_code == 400, (name, value)
+        assert response.get_json()["field"] == name
