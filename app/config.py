@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
+
+N = TypeVar("N", int, float)
 
 Environment = Literal["development", "test", "production"]
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "test", "production")
@@ -41,16 +43,7 @@ def env_text(env: Mapping[str, str], name: str, default: str | None = None) -> s
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
-    return value
+    return _number(env, name, default, low, high, int, "an integer")
 
 
 def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -65,13 +58,17 @@ def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def env_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    return _number(env, name, default, low, high, float, "a number")
+
+
+def _number(env: Mapping[str, str], name: str, default: N, low: N, high: N, parse: Callable[[str], N], kind: str) -> N:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{name}: must be a number, got {raw!r}") from None
+        raise ConfigError(f"{name}: must be {kind}, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name}: must be between {low:g} and {high:g}, got {value:g}")
     return value
