@@ -22,6 +22,14 @@ from app import create_app
 from app.migrate import upgrade
 from local.postgres import EmbeddedPostgres
 from local.stack import Stack, StackSettings, free_port
+from tests.tiers import (  # noqa: F401 - pytest finds the tiers' hooks by their names in this module
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_runtest_makereport,
+    pytest_runtest_protocol,
+    pytest_unconfigure,
+    slow_fixture,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -160,6 +168,7 @@ def table_snapshot(url: str) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture
+@slow_fixture("starts the app under gunicorn")
 def served_app(tmp_path: Path, migrated_database: Callable[[], str]) -> Iterator[Callable[..., Stack]]:
     """Start the app under gunicorn (production config file) on a free port, on its own database."""
     stacks: list[Stack] = []

@@ -71,6 +71,7 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     remove_state(Path(env["STACK_STATE_DIR"]))
 
 
+@pytest.mark.slow  # `make run`'s whole stack
 def test_the_stack_serves_scrapes_and_stops_only_what_it_started(stack_env: dict[str, str]) -> None:
     ports = {name: int(stack_env[name]) for name in ("APP_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "PG_PORT")}
     bystander = subprocess.Popen(["sleep", "300"])
@@ -114,6 +115,7 @@ def _serve_scrape_and_stop(stack_env: dict[str, str], ports: dict[str, int]) -> 
         assert not _listening(port), f"{name} {port} still open after Ctrl-C"
 
 
+@pytest.mark.slow  # `make run`'s whole stack
 def test_data_survives_a_restart_and_a_running_database_is_left_alone(stack_env: dict[str, str]) -> None:
     state = Path(stack_env["STACK_STATE_DIR"])
     state.mkdir(parents=True)
@@ -138,6 +140,7 @@ def test_data_survives_a_restart_and_a_running_database_is_left_alone(stack_env:
         pg.stop()
 
 
+@pytest.mark.slow  # `make run`'s whole stack
 def test_port_conflicts_name_the_variable(stack_env: dict[str, str]) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

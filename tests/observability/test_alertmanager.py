@@ -50,12 +50,14 @@ def alerts() -> list[tuple[str, str]]:
     return [(a.name, a.severity) for rule_file, _ in generate.rule_files() for a in rule_file.alerts]
 
 
+@pytest.mark.slow  # amtool: Debian package prometheus-alertmanager
 def test_amtool_check_config_is_clean() -> None:
     result = subprocess.run([amtool(), "check-config", str(CONFIG)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
+@pytest.mark.slow  # amtool: Debian package prometheus-alertmanager
 @pytest.mark.parametrize(("alertname", "severity"), alerts(), ids=[name for name, _ in alerts()])
 def test_each_alert_reaches_the_receiver_its_severity_promises(alertname: str, severity: str) -> None:
     expected = HEARTBEAT_RECEIVER if alertname == "Watchdog" else EXPECTED_RECEIVER[severity]
@@ -72,11 +74,13 @@ def test_each_alert_reaches_the_receiver_its_severity_promises(alertname: str, s
         ({"alertname": "Watchdog", "severity": "page"}, "null"),  # the heartbeat never pages
     ],
 )
+@pytest.mark.slow  # amtool: Debian package prometheus-alertmanager
 def test_unusual_labels_still_route_somewhere_sensible(labels: dict[str, str], receiver: str) -> None:
     result = route_test(CONFIG, receiver, labels)
     assert result.returncode == 0, result.stdout
 
 
+@pytest.mark.slow  # amtool: Debian package prometheus-alertmanager
 def test_a_page_route_test_that_expects_chat_fails() -> None:
     """amtool's verification really checks (a wrong expectation fails)."""
     assert route_test(CONFIG, "chat", {"alertname": "X", "severity": "page"}).returncode != 0
@@ -107,6 +111,7 @@ def test_inhibition_rules_name_alerts_that_exist() -> None:
                 assert match.group(1) in names, matcher
 
 
+@pytest.mark.slow  # amtool: Debian package prometheus-alertmanager
 def test_the_local_stack_uses_this_routing_without_integrations(tmp_path: Path) -> None:
     repo, local = load(), alertmanager_config()
     assert local["route"] == repo["route"]

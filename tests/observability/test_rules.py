@@ -40,6 +40,7 @@ def test_rules_directory_holds_exactly_the_generated_files() -> None:
     assert on_disk == expected
 
 
+@pytest.mark.slow  # promtool: Debian package prometheus
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
 def test_promtool_check_rules_is_clean(path: Path) -> None:
     result = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True, check=False)
