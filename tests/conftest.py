@@ -162,6 +162,15 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL of this test's own, so stopping it harms no other test."""
+    pg = EmbeddedPostgres(tmp_path / "pg", free_port())
+    pg.start()
+    yield pg
+    pg.remove()
+
+
 def table_snapshot(url: str) -> list[tuple[Any, ...]]:
     """Every row of tasks, in id order: compare before and after a refused request."""
     return execute(url, "SELECT id, title, status, created_at, updated_at FROM tasks ORDER BY id")
