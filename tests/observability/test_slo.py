@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ import yaml
 from app import endpoints
 from app import metric_names as names
 from observability import generate, promql, slo_rules
+from observability.links import ROOT
 from observability.slo import spec as slo_spec
 from observability.slo.spec import AvailabilitySLI, LatencySLI, SLOError
 
@@ -117,6 +122,35 @@ def test_generated_files_are_committed_and_up_to_date() -> None:
     assert generate.stale(files) == [], "run `make observability` and commit the result"
 
 
-def test_generation_is_idempotent() -> None:
-    assert generate.render() == generate.render()
-    assert generate.main(["--check"]) == 0
+def _digest(files: dict[Path, str]) -> str:
+    return hashlib.sha256(repr(sorted((str(path), text) for path, text in files.items())).encode()).hexdigest()
+
+
+def test_generation_depends_only_on_the_sources(tmp_path: Path) -> None:
+    """Fresh interpreters with other hash seeds (set order), started elsewhere, render the same files."""
+    script = (
+        "import hashlib, sys; from observability import generate; "
+        "files = generate.render(); "
+        "print(hashlib.sha256(repr(sorted((str(p), t) for p, t in files.items())).encode()).hexdigest())"
+    )
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        digests.add(result.stdout.strip())
+    assert digests == {_digest(generate.render())}
+
+
+def test_check_mode_fails_on_a_stale_file_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = generate.render()
+    path = generate.RULES_DIR / f"{endpoints.SERVICE_NAME}-slo.yml"
+    committed = path.read_text()
+    monkeypatch.setattr(generate, "render", lambda: {**files, path: files[path] + "# drifted\n"})
+    assert generate.main(["--check"]) == 1
+    assert f"out of date: {path.relative_to(ROOT)}" in capsys.readouterr().err
+    assert path.read_text() == committed
