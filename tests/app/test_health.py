@@ -120,6 +120,24 @@ def test_readiness_follows_a_database_outage_and_recovers_without_restart(
     assert log.count("readiness: database unavailable:") == len(causes)
 
 
+def test_writes_right_after_a_restart_nobody_saw_are_acknowledged(
+    own_postgres: EmbeddedPostgres, served_app: Callable[..., Stack]
+) -> None:
+    """Under gunicorn's gevent worker: its pooled connection died in a restart that no request saw."""
+    url = own_postgres.ensure_database("restart")
+    upgrade(url)
+    stack = served_app(workers=1, database_url=url)  # one worker: it holds the pooled connection
+    base = stack.settings.app_url
+    assert requests.post(f"{base}{API}/tasks", json={"title": "before"}, timeout=5).status_code == 201
+
+    own_postgres.stop(mode="fast")
+    own_postgres.start()
+    _wait_for(f"{base}{endpoints.READYZ}", 200, 10.0)  # the probe opens a connection of its own
+
+    writes = [requests.post(f"{base}{API}/tasks", json={"title": f"after {i}"}, timeout=5) for i in range(3)]
+    assert [w.status_code for w in writes] == [201] * 3, [w.text for w in writes]
+
+
 def test_gunicorn_sigterm_hook_turns_readiness_off_before_stopping(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     import runpy
     import signal
