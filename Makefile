@@ -148,6 +148,11 @@ test: deps-test ## Lint, then every test (real PostgreSQL, Prometheus, Alertmana
 	$(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	exit $$status
 
+# The edit-test loop: only the virtualenv, no lint, no Debian package; tests/tiers.py says what is slow.
+.PHONY: test-fast
+test-fast: $(VENV)/.test.stamp ## The unit tier, under a minute: every test not marked slow (no server, browser, container or scanner)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
 .PHONY: format
 format: $(VENV)/.test.stamp ## Rewrite Python files in the project's format
 	$(VENV)/bin/ruff format .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -138,9 +139,11 @@ class Database:
 
         ``one_statement``: ``work`` runs a single statement, which PostgreSQL commits on its own
         (autocommit): one round trip instead of three (BEGIN, the statement, COMMIT), and just as
-        atomic. A read (``idempotent=True``) that fails because the pooled connection had died is
-        tried once more on a fresh connection; a write is never repeated, so it is acknowledged at
-        most once. Raises :class:`DatabaseUnavailable` when PostgreSQL cannot answer.
+        atomic. A pooled connection that PostgreSQL closed while it sat idle is replaced before
+        anything is sent on it, so the first write after a restart succeeds. A read
+        (``idempotent=True``) that fails because the connection died under it is tried once more on
+        a fresh connection; a write that may have reached the server is never repeated, so it is
+        acknowledged at most once. Raises :class:`DatabaseUnavailable` when PostgreSQL cannot answer.
         """
         try:
             try:
@@ -174,6 +177,13 @@ class Database:
         metrics = self._metrics
         try:
             conn = pool.getconn()
+            # Every idle connection may have been closed by a restart: at most that many are dropped
+            # before the pool has none left and opens a new one.
+            for _ in range(self.settings.db_pool_max):
+                if not _closed_while_idle(conn):
+                    break
+                pool.putconn(conn, close=True)
+                conn = pool.getconn()
         except _UNAVAILABLE as exc:
             if metrics is not None:
                 metrics.db_errors.labels(operation).inc()
@@ -282,6 +292,27 @@ class _Outage:
         with self._lock:
             changed, self._down = self._down != down, down
         return changed
+
+
+def _closed_while_idle(conn: psycopg2.extensions.connection) -> bool:
+    """Whether PostgreSQL has closed (or is closing) this idle pooled connection; nothing is sent on it.
+
+    An idle connection has nothing to read unless the server spoke unprompted: a stopping, restarting
+    or crashed server, or a terminated backend, sends FATAL and closes, which leaves bytes or the end
+    of the stream waiting. Without LISTEN, anything else it could say unprompted (a notice) is rare,
+    and dropping such a connection costs only a new one. The peek neither consumes nor waits.
+    """
+    if conn.closed:
+        return True
+    with socket.socket(fileno=os.dup(conn.fileno())) as peer:
+        peer.settimeout(0)  # never wait, gevent's socket included (libpq's socket is non-blocking already)
+        try:
+            peer.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False  # nothing waiting: the connection is as we left it
+        except OSError:
+            return True  # reset by the peer
+    return True
 
 
 class _StaleConnection(Exception):

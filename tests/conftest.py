@@ -22,6 +22,14 @@ from app import create_app
 from app.migrate import upgrade
 from local.postgres import EmbeddedPostgres
 from local.stack import Stack, StackSettings, free_port
+from tests.tiers import (  # noqa: F401 - pytest finds the tiers' hooks by their names in this module
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_runtest_makereport,
+    pytest_runtest_protocol,
+    pytest_unconfigure,
+    slow_fixture,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -154,12 +162,22 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL of this test's own, so stopping it harms no other test."""
+    pg = EmbeddedPostgres(tmp_path / "pg", free_port())
+    pg.start()
+    yield pg
+    pg.remove()
+
+
 def table_snapshot(url: str) -> list[tuple[Any, ...]]:
     """Every row of tasks, in id order: compare before and after a refused request."""
     return execute(url, "SELECT id, title, status, created_at, updated_at FROM tasks ORDER BY id")
 
 
 @pytest.fixture
+@slow_fixture("starts the app under gunicorn")
 def served_app(tmp_path: Path, migrated_database: Callable[[], str]) -> Iterator[Callable[..., Stack]]:
     """Start the app under gunicorn (production config file) on a free port, on its own database."""
     stacks: list[Stack] = []

@@ -22,6 +22,7 @@ from app import endpoints
 from app.security import _HEADERS as SECURITY_HEADERS
 from local.stack import Stack, StackSettings, free_port
 from tests.conftest import TEST_SECRET, execute, table_snapshot
+from tests.tiers import slow_fixture
 
 API = endpoints.API_PREFIX
 TASKS = f"{API}/tasks"
@@ -42,6 +43,7 @@ class Reply:
 
 
 @pytest.fixture(scope="module")
+@slow_fixture("starts the app under gunicorn")
 def server(tmp_path_factory: pytest.TempPathFactory, migrated_database: Callable[[], str]) -> Iterator[Stack]:
     """One gunicorn for the module: starting one per case would dominate the run time."""
     settings = StackSettings(

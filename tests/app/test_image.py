@@ -22,12 +22,14 @@ from app import endpoints
 from local.fresh import IN_FRESH_CHECK, NESTED_PODMAN
 from local.image import DOCKERFILE, Engine, build, image_size
 from tests.conftest import ROOT, TEST_SECRET, PostgresServer, free_port
+from tests.tiers import slow_fixture
 
 GRACE = 20
 REPORT = ROOT / "reports" / "image.json"
 
 
 @pytest.fixture(scope="module")
+@slow_fixture("builds the image with podman and runs it")
 def image() -> Iterator[tuple[Engine, str]]:
     if os.environ.get(IN_FRESH_CHECK):
         # Inside make fresh-check's own container; the host's make test builds and runs the image.

@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
+import pytest
 import requests
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -93,6 +94,7 @@ def test_histogram_buckets_and_business_counters(client: FlaskClient) -> None:
     assert samples(text, names.DB_POOL_CONNECTIONS_IN_USE.name) == [({}, 0.0)]
 
 
+@pytest.mark.slow  # promtool: Debian package prometheus
 def test_promtool_finds_nothing_to_complain_about(client: FlaskClient) -> None:
     drive_traffic(client)
     text = client.get(endpoints.METRICS).get_data(as_text=True)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.infra.terraform import stack
@@ -36,6 +37,7 @@ def _diagram_module() -> Any:
     return module
 
 
+@pytest.mark.slow  # Graphviz's dot: Debian package graphviz
 def test_the_committed_png_is_what_the_script_draws(tmp_path: Path) -> None:
     assert shutil.which("dot"), "Graphviz's dot not found: install the Debian package graphviz (`make test` does)"
     result = subprocess.run(

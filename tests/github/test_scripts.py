@@ -293,6 +293,7 @@ def infra_copy(tmp_path: Path) -> Path:
 ROLES = json.dumps({"plan": "arn:aws:iam::1:role/p", "apply": "arn:aws:iam::1:role/a", "push": "arn:aws:iam::1:role/u"})
 
 
+@pytest.mark.slow  # the script runs jq: Debian package jq
 def test_infra_settings_writes_what_run_sh_reads_and_gives_the_region(tmp_path: Path, infra_copy: Path) -> None:
     output = tmp_path / "output"
     env = {
@@ -317,7 +318,7 @@ def test_infra_settings_writes_what_run_sh_reads_and_gives_the_region(tmp_path: 
     [
         ("BACKEND_HCL", "TF_BACKEND_HCL"),
         ("ACCOUNT_TFVARS", "TF_ACCOUNT_TFVARS"),
-        ("ROLES", "AWS_ROLES_PROD"),
+        pytest.param("ROLES", "AWS_ROLES_PROD", marks=pytest.mark.slow),  # jq reads the roles
     ],
 )
 def test_infra_settings_names_the_variable_to_set(tmp_path: Path, infra_copy: Path, missing: str, message: str) -> None:
@@ -335,6 +336,7 @@ def test_infra_settings_names_the_variable_to_set(tmp_path: Path, infra_copy: Pa
     assert not (infra_copy / "infra/backend.hcl").exists()
 
 
+@pytest.mark.slow  # the script runs jq: Debian package jq
 def test_infra_settings_refuses_a_roles_value_without_that_role(tmp_path: Path, infra_copy: Path) -> None:
     env = {
         **os.environ,

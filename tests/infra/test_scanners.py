@@ -25,6 +25,7 @@ def require(tool: Path) -> Path:
     return venv_tool(tool.name)
 
 
+@pytest.mark.slow  # checkov: its own virtualenv
 def test_checkov_finds_nothing_and_every_skip_is_justified(tmp_path: Path) -> None:
     result = subprocess.run(
         [
@@ -60,6 +61,7 @@ def test_checkov_finds_nothing_and_every_skip_is_justified(tmp_path: Path) -> No
                 )
 
 
+@pytest.mark.slow  # trivy, a scanner
 def test_trivy_config_finds_no_high_or_critical(tmp_path: Path) -> None:
     report = trivy_config(INFRA, tmp_path / "cache")
     assert any(target.endswith(".tf") or target in (".", "addons", "bootstrap") for target in report.targets), (

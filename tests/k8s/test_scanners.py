@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.k8s.manifests import CHECKOV, K8S, ROOT, TARGETS, VENV_BIN, rendered_text, require
 from tests.tools import trivy_config
 
@@ -58,6 +60,7 @@ def _assert_skips_are_justified(reports: list[dict[str, Any]]) -> int:
     return len(skipped)
 
 
+@pytest.mark.slow  # checkov: its own virtualenv
 def test_checkov_kustomize_finds_nothing(tmp_path: Path) -> None:
     reports = _checkov("kustomize", K8S, tmp_path)
     passed = sum(item["summary"]["passed"] for item in reports)
@@ -65,6 +68,7 @@ def test_checkov_kustomize_finds_nothing(tmp_path: Path) -> None:
     _assert_skips_are_justified(reports)
 
 
+@pytest.mark.slow  # checkov: its own virtualenv
 def test_checkov_kubernetes_finds_nothing_in_the_rendered_manifests(tmp_path: Path) -> None:
     reports = _checkov("kubernetes", _rendered_tree(tmp_path), tmp_path)
     passed = sum(item["summary"]["passed"] for item in reports)
@@ -72,6 +76,7 @@ def test_checkov_kubernetes_finds_nothing_in_the_rendered_manifests(tmp_path: Pa
     assert _assert_skips_are_justified(reports) > 0
 
 
+@pytest.mark.slow  # trivy, a scanner
 def test_trivy_config_finds_no_high_or_critical(tmp_path: Path) -> None:
     tree = _rendered_tree(tmp_path)
     report = trivy_config(tree, tmp_path / "cache")

@@ -67,6 +67,7 @@ def http_server() -> Iterator[Callable[[int], str]]:
         server.server_close()
 
 
+@pytest.mark.slow  # wrk: Debian package wrk
 def test_wrk_output_is_read_and_an_empty_one_refused(http_server: Callable[[int], str]) -> None:
     url = http_server(200)
     rps, p50, p99, errors = bench.parse_wrk(bench.wrk(f"{url}/", 1, 4, 1))
@@ -77,6 +78,7 @@ def test_wrk_output_is_read_and_an_empty_one_refused(http_server: Callable[[int]
         bench.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused\n")
 
 
+@pytest.mark.slow  # h2load: Debian package nghttp2-client
 def test_open_loop_offers_the_rate_whatever_the_answers_and_refuses_no_answer(
     http_server: Callable[[int], str],
 ) -> None:
@@ -130,6 +132,7 @@ def test_ratios_and_their_verdicts() -> None:
     assert not bench_report.met({**measured, "open_p99_b/c": 2.5})["open_p99_b/c"]
 
 
+@pytest.mark.slow  # times the service in child processes (5 s)
 def test_cost_layers_accumulate_and_the_full_row_costs_more_than_the_bare_one(
     migrated_database: Callable[[], str], tmp_path: Path
 ) -> None:
@@ -151,6 +154,7 @@ def test_cost_layers_accumulate_and_the_full_row_costs_more_than_the_bare_one(
         cost._run_child("bare service", rows["bare service"], url, 999, tmp_path, sink_url)
 
 
+@pytest.mark.slow  # the peer under gunicorn (20 s)
 def test_the_peer_carries_the_same_signals(migrated_database: Callable[[], str], tmp_path: Path) -> None:
     """(p) is a fair peer: a span per request and query exported over OTLP/HTTP, RED metrics by route,
     one JSON access line with the trace id — from its own packages, not the service's."""
@@ -206,6 +210,7 @@ def test_profile_samples_go_to_the_innermost_owner() -> None:
     }
 
 
+@pytest.mark.slow  # gunicorn under wrk and py-spy
 def test_profile_records_a_loaded_worker(migrated_database: Callable[[], str], tmp_path: Path) -> None:
     url = migrated_database()
     execute(url, "INSERT INTO tasks (title, status) VALUES ('profiled', 'todo')")

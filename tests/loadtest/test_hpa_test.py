@@ -30,6 +30,7 @@ from app import metric_names as names
 from loadtest import hpa_test
 from local.stack import Stack, wait_http
 from tests.conftest import ROOT, free_port
+from tests.tiers import slow_fixture
 
 NAMESPACE = "taskboard"
 MIN, MAX = 2, 6
@@ -142,6 +143,7 @@ def fake_cluster(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
 
 
 @pytest.fixture
+@slow_fixture("starts Prometheus")
 def prometheus(tmp_path: Path) -> Iterator[Callable[[list[dict[str, Any]]], str]]:
     """A real Prometheus evaluating the given alert rules every second."""
     processes: list[subprocess.Popen[bytes]] = []

@@ -19,6 +19,7 @@ from local import fresh, registries
 from local.image import podman
 from local.stack import PG_PORT
 from tests.conftest import ROOT
+from tests.tiers import slow_fixture
 
 needs_podman = pytest.mark.skipif(bool(os.environ.get(fresh.IN_FRESH_CHECK)), reason=fresh.NESTED_PODMAN)
 
@@ -69,6 +70,7 @@ def test_a_port_taken_on_the_host_is_exit_2_naming_it() -> None:
 
 
 @pytest.fixture(scope="module")
+@slow_fixture("builds a pristine Debian image with debootstrap and podman")
 def box() -> Iterator[fresh.Container]:
     if os.environ.get(fresh.IN_FRESH_CHECK):
         pytest.skip(fresh.NESTED_PODMAN)
@@ -100,6 +102,7 @@ def test_a_process_left_after_ctrl_c_is_found(box: fresh.Container) -> None:
     assert len(left) == 1, left
 
 
+@pytest.mark.slow  # podman and debootstrap
 @needs_podman
 def test_fresh_check_fails_a_tree_that_assumes_the_system_user_exists(tmp_path: Path) -> None:
     """The bug that once passed every check: the system user taken for granted, as an earlier run left it."""

@@ -17,7 +17,8 @@ import requests
 import yaml
 
 from app import endpoints
-from local.stack import StackSettings, embedded_postgres, prometheus_config, remove_state, rule_files
+from local.stack import StackSettings, embedded_postgres, prometheus_config, remove_state
+from observability import generate
 from tests.conftest import ROOT, free_port
 
 
@@ -71,6 +72,7 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     remove_state(Path(env["STACK_STATE_DIR"]))
 
 
+@pytest.mark.slow  # `make run`'s whole stack
 def test_the_stack_serves_scrapes_and_stops_only_what_it_started(stack_env: dict[str, str]) -> None:
     ports = {name: int(stack_env[name]) for name in ("APP_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "PG_PORT")}
     bystander = subprocess.Popen(["sleep", "300"])
@@ -114,6 +116,7 @@ def _serve_scrape_and_stop(stack_env: dict[str, str], ports: dict[str, int]) -> 
         assert not _listening(port), f"{name} {port} still open after Ctrl-C"
 
 
+@pytest.mark.slow  # `make run`'s whole stack
 def test_data_survives_a_restart_and_a_running_database_is_left_alone(stack_env: dict[str, str]) -> None:
     state = Path(stack_env["STACK_STATE_DIR"])
     state.mkdir(parents=True)
@@ -138,6 +141,7 @@ def test_data_survives_a_restart_and_a_running_database_is_left_alone(stack_env:
         pg.stop()
 
 
+@pytest.mark.slow  # `make run`'s whole stack
 def test_port_conflicts_name_the_variable(stack_env: dict[str, str]) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -159,7 +163,9 @@ def test_port_conflicts_name_the_variable(stack_env: dict[str, str]) -> None:
 
 def test_prometheus_config_lists_every_rules_file_explicitly() -> None:
     config = prometheus_config(StackSettings())
-    assert config["rule_files"] == [str(path) for path in rule_files()]
+    generated = sorted(str(generate.RULES_DIR / rule_file.filename) for rule_file, _ in generate.rule_files())
+    assert len(generated) >= 5
+    assert sorted(config["rule_files"]) == generated
     assert config["scrape_configs"][0]["job_name"] == endpoints.SERVICE_NAME
     assert yaml.safe_load(yaml.safe_dump(config)) == config
 

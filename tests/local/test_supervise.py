@@ -133,6 +133,7 @@ def _answers(url: str, timeout: float) -> requests.Response:
         time.sleep(0.1)
 
 
+@pytest.mark.slow  # `make run`'s whole stack
 def test_a_killed_postgres_is_reported_restarted_and_keeps_its_data(stack_env: dict[str, str]) -> None:
     run = StackRun(stack_env)
     api = f"http://127.0.0.1:{stack_env['APP_PORT']}{endpoints.API_PREFIX}"
@@ -151,6 +152,7 @@ def test_a_killed_postgres_is_reported_restarted_and_keeps_its_data(stack_env: d
     assert "restarting the app" not in out
 
 
+@pytest.mark.slow  # `make run`'s whole stack
 def test_a_killed_prometheus_or_app_is_restarted_and_ready_again(stack_env: dict[str, str]) -> None:
     run = StackRun(stack_env)
     try:
@@ -174,6 +176,7 @@ def test_a_killed_prometheus_or_app_is_restarted_and_ready_again(stack_env: dict
         assert not _listening(int(stack_env[name])), f"{name} still open after Ctrl-C"
 
 
+@pytest.mark.slow  # `make run`'s whole stack
 def test_a_part_that_keeps_dying_stops_the_stack(stack_env: dict[str, str]) -> None:
     run = StackRun(stack_env)
     try:

@@ -12,6 +12,7 @@ from local.stack import Stack, StackSettings
 from tests.conftest import free_port
 from tests.observability.live import FAULT_TOKEN, Live, drive, wait_for
 from tests.observability.otlp_sink import OTLPSink
+from tests.tiers import slow_fixture
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +24,7 @@ def otlp_sink() -> Iterator[OTLPSink]:
 
 
 @pytest.fixture(scope="session")
+@slow_fixture("starts the local stack: PostgreSQL, gunicorn, Prometheus and Alertmanager")
 def live(tmp_path_factory: pytest.TempPathFactory, otlp_sink: OTLPSink) -> Iterator[Live]:
     settings = StackSettings(
         state_dir=tmp_path_factory.mktemp("observability-stack"),

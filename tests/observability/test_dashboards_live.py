@@ -14,7 +14,8 @@ import requests
 
 from dashboards import generate
 from dashboards.builder import Panel
-from observability import cluster_metrics, promql
+from observability import cluster_metrics
+from tests import expressions
 from tests.observability.live import Live
 
 # Grafana's built-in interval variables, as it would set them for a short range on this stack.
@@ -78,11 +79,11 @@ def test_every_panel_query_returns_data_or_is_cluster_only(live: Live, path: Pat
             expr = substitute(target["expr"], values)
             result = live.query(expr)  # raises unless Prometheus parses it
             if spec.cluster_only is not None:
-                used = promql.metric_names(expr)
+                used = expressions.metric_names(expr)
                 assert used <= cluster_metrics.listed(), f"{panel['title']}: {sorted(used - cluster_metrics.listed())}"
                 assert used & cluster_metrics.cluster_only(), panel["title"]
             elif not result:
-                raw = live.query(f'{{__name__=~"{"|".join(promql.metric_names(expr))}"}}[5m]')
+                raw = live.query(f'{{__name__=~"{"|".join(expressions.metric_names(expr))}"}}[5m]')
                 no_data.append(f"{panel['title']} [{target['refId']}]: {expr}\n  raw: {raw}")
         if spec.cluster_only is not None:
             cluster_only += 1

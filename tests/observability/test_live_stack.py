@@ -10,8 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import endpoints
 from app import metric_names as names
 from dashboards import generate as dashboards_generate
-from observability import promql
 from observability.paths import RULES_DIR
+from tests import expressions
 from tests.observability.live import Live
 
 
@@ -42,11 +42,11 @@ def test_the_service_exposes_every_metric_rules_and_dashboards_read(live: Live) 
     for path in RULES_DIR.glob("*.yml"):
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
-                read |= promql.metric_names(rule["expr"])
+                read |= expressions.metric_names(rule["expr"])
     for dashboard in dashboards_generate.dashboards():
         dashboard.build()
         for panel in dashboard.panels:
-            read |= panel.metric_names()
+            read |= {name for query in panel.queries for name in expressions.metric_names(query.expr)}
     ours = {name for name in read if name.startswith(names.NAMESPACE + "_")}
     assert ours, "rules and dashboards read the service's metrics"
     assert ours <= service_series, f"not in app.metric_names: {sorted(ours - service_series)}"

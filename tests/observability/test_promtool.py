@@ -35,6 +35,7 @@ def _with_runbook_base_url(path: Path, directory: Path) -> Path:
     return copy
 
 
+@pytest.mark.slow  # promtool: Debian package prometheus
 @pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: p.name)
 def test_promtool_unit_tests_pass(path: Path, tmp_path: Path) -> None:
     copy = _with_runbook_base_url(path, tmp_path)

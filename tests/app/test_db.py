@@ -1,0 +1,83 @@
+"""The pool against a real PostgreSQL that restarts or cuts a statement off: what is retried, what never is."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psycopg2
+from flask.testing import FlaskClient
+
+from app import create_app, endpoints
+from app.migrate import upgrade
+from local.postgres import EmbeddedPostgres
+from tests.conftest import app_config, execute
+
+TASKS = f"{endpoints.API_PREFIX}/tasks"
+
+
+def _titles(url: str) -> list[str]:
+    return [title for (title,) in execute(url, "SELECT title FROM tasks ORDER BY id")]
+
+
+def _service_backends(url: str, *, waiting_on_a_lock: bool = False) -> list[int]:
+    """The pids of the service's connections to ``url``'s database (application_name taskboard)."""
+    sql = (
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'taskboard' AND datname = current_database() "
+        "AND (NOT %s OR wait_event_type = 'Lock')"
+    )
+    return [pid for (pid,) in execute(url, sql, (waiting_on_a_lock,))]
+
+
+def test_the_first_write_after_postgresql_restarts_is_acknowledged(own_postgres: EmbeddedPostgres) -> None:
+    """The pooled connection died with the server while idle: it is dropped before the INSERT is sent on it."""
+    url = own_postgres.ensure_database("restart")
+    upgrade(url)
+    app = create_app(app_config(url))  # DB_POOL_MIN=1: the pool keeps its one connection between requests
+    try:
+        client = app.test_client()
+        assert client.post(TASKS, json={"title": "before"}).status_code == 201
+        assert len(_service_backends(url)) == 1, "the write's connection waits in the pool"
+
+        own_postgres.stop(mode="fast")
+        own_postgres.start()
+
+        after = client.post(TASKS, json={"title": "after"})
+        assert after.status_code == 201, after.get_json()
+        assert _titles(url) == ["before", "after"]
+    finally:
+        app.extensions["db"].close()
+
+
+def test_a_write_cut_off_in_flight_is_refused_and_never_repeated(client: FlaskClient, empty_database: str) -> None:
+    """The INSERT reached the server, then its connection died: the client is told 503, and no copy is written later."""
+    assert client.post(TASKS, json={"title": "warm"}).status_code == 201  # a pooled, live connection
+    blocker = psycopg2.connect(empty_database, connect_timeout=5)
+    answered: dict[str, Any] = {}
+
+    def post() -> None:
+        response = client.post(TASKS, json={"title": "in flight"})
+        answered.update(status=response.status_code, body=response.get_json())
+
+    writer = threading.Thread(target=post)
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")  # the INSERT waits on the server
+        writer.start()
+        deadline = time.monotonic() + 10
+        while not (waiting := _service_backends(empty_database, waiting_on_a_lock=True)):
+            assert time.monotonic() < deadline, "the INSERT never reached the server"
+            time.sleep(0.02)
+        execute(empty_database, "SELECT pg_terminate_backend(%s)", (waiting[0],))
+        writer.join(5)  # a repeat would wait on the lock instead of answering
+        assert not writer.is_alive(), "the write was repeated on another connection"
+    finally:
+        blocker.rollback()  # releases the lock: a repeated INSERT would now go through
+        blocker.close()
+        writer.join(10)
+    assert answered == {
+        "status": 503,
+        "body": {"error": "database_unavailable", "detail": "the database did not answer; nothing was changed"},
+    }
+    assert _titles(empty_database) == ["warm"]
