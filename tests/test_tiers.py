@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from tests.conftest import ROOT
-from tests.tiers import SLOW_ELSEWHERE, slow_program
+from tests.tiers import slow_program
 
 pytest_plugins = ["pytester"]
 
@@ -115,9 +115,3 @@ def test_slow_programs_are_named(args: list[str] | str, why: str) -> None:
 )
 def test_what_the_fast_tier_may_start_is_not_refused(args: list[str] | str) -> None:
     assert slow_program(None, args) is None
-
-
-@pytest.mark.parametrize("nodeid", SLOW_ELSEWHERE)
-def test_every_test_marked_from_here_still_exists(nodeid: str) -> None:
-    path, name = nodeid.split("::")
-    assert f"\ndef {name}(" in (ROOT / path).read_text(), f"{nodeid} is gone: update SLOW_ELSEWHERE in tests/tiers.py"

@@ -7,7 +7,7 @@ Tests that use the embedded PostgreSQL in-process (Flask's test client) are fast
 Two rules keep the fast tier honest, so that a new slow test cannot land in it unnoticed:
 
 - at collection, a test that uses a fixture declared with ``@slow_fixture`` is marked ``slow``, and
-  so is every test named in ``SLOW_ELSEWHERE``; any other slow test carries ``@pytest.mark.slow``;
+  any other slow test carries ``@pytest.mark.slow``;
 - at run time, in both tiers, a test that is not marked ``slow`` and still starts a slow program fails,
   naming the program. The ``subprocess.Popen`` audit event sees what the test process starts;
   stand-ins for the Debian tools, first on PATH, see what its scripts start (jq in a workflow script,
@@ -62,17 +62,6 @@ SLOW_MODULES = {
     "locust": "a load generator (Locust)",
 }
 
-# Slow tests in files that other work owns, marked here until the mark can move into the file.
-SLOW_ELSEWHERE = {
-    "tests/k8s/test_generate.py::test_the_analysis_queries_are_valid_promql": DEBIAN_PROGRAMS["promtool"],
-    "tests/loadtest/test_slo_check.py::test_page_alerts_route_to_a_receiver_other_than_the_default": DEBIAN_PROGRAMS[
-        "amtool"
-    ],
-    "tests/loadtest/test_slo_check.py::test_the_gate_fails_a_build_that_left_fault_injection_on": (
-        "the SLO gate: the local stack under Locust"
-    ),
-}
-
 SLOW_REASON = "slow_reason"  # the attribute @slow_fixture sets on a fixture function
 
 
@@ -124,8 +113,6 @@ def _slow_fixtures(item: pytest.Item) -> list[str]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         reasons = _slow_fixtures(item)
-        if item.nodeid in SLOW_ELSEWHERE:
-            reasons.append(SLOW_ELSEWHERE[item.nodeid])
         if reasons and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.slow(reason="; ".join(reasons)))
 

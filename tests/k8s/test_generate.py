@@ -71,6 +71,7 @@ def test_the_analysis_judges_each_slo_by_its_objective() -> None:
         )
 
 
+@pytest.mark.slow  # promtool (Debian package prometheus)
 def test_the_analysis_queries_are_valid_promql(tmp_path: Path) -> None:
     template = one(render("overlays/prod"), "AnalysisTemplate", generate.ANALYSIS_NAME)
     rules = [

@@ -108,11 +108,13 @@ def test_every_expected_alert_exists_with_the_expected_severity() -> None:
         assert rules[expectation.alert]["labels"]["severity"] == expectation.severity
 
 
+@pytest.mark.slow  # amtool (Debian package prometheus-alertmanager)
 def test_page_alerts_route_to_a_receiver_other_than_the_default() -> None:
     assert routed_receiver({"alertname": "TaskboardAvailabilityFastBurn", "severity": "page"}) == "oncall"
     assert routed_receiver({"alertname": "Anything", "severity": "ticket"}) == "chat"
 
 
+@pytest.mark.slow  # amtool (Debian package prometheus-alertmanager)
 def test_a_routing_amtool_cannot_read_is_not_measured(tmp_path: Path) -> None:
     with pytest.raises(NotMeasured, match=re.escape("amtool config routes test missing.yml exited 1")):
         routed_receiver({"alertname": "Anything"}, tmp_path / "missing.yml")
@@ -271,6 +273,7 @@ OUTAGE = Phase("outage", 3.0, expect=(Expectation(FAST_BURN["alertname"], "page"
 STEADY = Phase("steady", 0.3, gate=True, expect=(Expectation(None, "page", "silent"),))
 
 
+@pytest.mark.slow  # amtool (Debian package prometheus-alertmanager)
 def test_an_alert_that_fires_and_reaches_its_receiver_passes_and_ends_the_phase() -> None:
     result = _drill(_Prometheus([FAST_BURN], after=2)).run(OUTAGE)
     assert result.passed
@@ -279,6 +282,7 @@ def test_an_alert_that_fires_and_reaches_its_receiver_passes_and_ends_the_phase(
     assert result.end - result.start < OUTAGE.seconds  # it waited for the alert, not for the clock
 
 
+@pytest.mark.slow  # amtool (Debian package prometheus-alertmanager)
 def test_an_alert_delivered_to_the_wrong_receiver_fails_its_drill() -> None:
     phase = dataclasses.replace(OUTAGE, seconds=1.0)
     result = _drill(_Prometheus([FAST_BURN]), receivers=frozenset({"chat"})).run(phase)
@@ -349,6 +353,7 @@ def test_a_bad_variable_is_exit_2_naming_it(tmp_path: Path) -> None:
     assert not (tmp_path / "report").exists()  # it stopped before touching anything
 
 
+@pytest.mark.slow  # the SLO gate starts the local stack
 def test_a_stack_that_does_not_start_is_exit_2(tmp_path: Path) -> None:
     # A setting the service refuses: its workers exit at boot, so the stack never gets ready.
     result = _gate(tmp_path, "--no-drills", "--steady", "5", timeout=120, DB_POOL_MAX="0")
@@ -376,6 +381,7 @@ def _report(out: Path) -> dict[str, Any]:
     return report
 
 
+@pytest.mark.slow  # the SLO gate: the local stack under Locust
 def test_the_gate_passes_a_healthy_build(tmp_path: Path) -> None:
     result = _gate(tmp_path, "--no-drills", "--steady", "15", SLO_CHECK_USERS="5")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -387,6 +393,7 @@ def test_the_gate_passes_a_healthy_build(tmp_path: Path) -> None:
     assert (tmp_path / "report" / "summary.md").read_text().startswith("# SLO check ✅ passed")
 
 
+@pytest.mark.slow  # the SLO gate: the local stack under Locust
 def test_the_gate_fails_a_build_that_left_fault_injection_on(tmp_path: Path) -> None:
     result = _gate(tmp_path, "--no-drills", "--steady", "20", "--faults", json.dumps({"*": {"error_ratio": 0.05}}))
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
