@@ -107,7 +107,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DatabaseUnavailable)
     def _db_unavailable(exc: DatabaseUnavailable) -> Response:
         # Not logged here: app/db.py logs an outage as it begins and ends; the access line counts each refusal.
-        response = error_response(503, "the database did not answer; nothing was changed", error="database_unavailable")
+        # A write whose connection died after its statement was sent may have been committed: say so
+        # rather than promise nothing changed (app/db.py never repeats such a write by itself).
+        detail = "the database did not answer"
+        if request.method not in ("GET", "HEAD"):
+            detail += "; the change may or may not have been applied"
+        response = error_response(503, detail, error="database_unavailable")
         response.headers["Retry-After"] = "1"
         return response
 

@@ -39,7 +39,10 @@ class Operation:
     headers: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-_UNAVAILABLE = ("PostgreSQL did not answer; nothing was changed. Retry later.", Error)
+_UNAVAILABLE = (
+    "PostgreSQL did not answer. Retry later; a write refused this way may or may not have been applied.",
+    Error,
+)
 _NOT_FOUND = (
     "No task has this id (`field` task_id), or the path matches no route (`field` path): an id is ASCII digits.",
     Error,

@@ -78,6 +78,9 @@ def test_a_write_cut_off_in_flight_is_refused_and_never_repeated(client: FlaskCl
         writer.join(10)
     assert answered == {
         "status": 503,
-        "body": {"error": "database_unavailable", "detail": "the database did not answer; nothing was changed"},
+        "body": {
+            "error": "database_unavailable",
+            "detail": "the database did not answer; the change may or may not have been applied",
+        },
     }
     assert _titles(empty_database) == ["warm"]
