@@ -18,7 +18,8 @@ import requests
 from app import endpoints
 from app.migrate import upgrade
 from local.postgres import EmbeddedPostgres
-from local.stack import Stack, adopt_orphans
+from local.stack import Stack
+from local.supervise import adopt_orphans
 from tests.conftest import execute, free_port
 
 WRITERS = 16

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from local import fresh, registries
+from local import container, fresh, registries
 from local.image import podman
 from local.stack import PG_PORT
 from tests.conftest import ROOT
@@ -71,29 +71,29 @@ def test_a_port_taken_on_the_host_is_exit_2_naming_it() -> None:
 
 @pytest.fixture(scope="module")
 @slow_fixture("builds a pristine Debian image with debootstrap and podman")
-def box() -> Iterator[fresh.Container]:
+def box() -> Iterator[container.Container]:
     if os.environ.get(fresh.IN_FRESH_CHECK):
         pytest.skip(fresh.NESTED_PODMAN)
     eng = podman()
-    fresh.ensure_fresh_image(eng)
-    container = fresh.Container.start(eng, registries.HostSettings(), {}, repo=ROOT, commit="HEAD")
-    yield container
-    container.remove()
+    container.ensure_fresh_image(eng)
+    box = container.Container.start(eng, registries.HostSettings(), {}, repo=ROOT, commit="HEAD")
+    yield box
+    box.remove()
 
 
-def test_the_container_is_pristine_and_a_leftover_user_is_caught(box: fresh.Container) -> None:
-    assert box.sh(f"stat -c %a /root && git -C {fresh.CLONE} rev-parse HEAD", step="t").stdout.split()[0] == "700"
+def test_the_container_is_pristine_and_a_leftover_user_is_caught(box: container.Container) -> None:
+    assert box.sh(f"stat -c %a /root && git -C {container.CLONE} rev-parse HEAD", step="t").stdout.split()[0] == "700"
     box.prove_pristine()
     box.sh("useradd --system embedded_postgres", step="t")
     try:
-        with pytest.raises(fresh.StepFailed, match="no-user") as failed:
+        with pytest.raises(container.StepFailed, match="no-user") as failed:
             box.prove_pristine()
         assert failed.value.code == 2
     finally:
         box.sh("userdel embedded_postgres", step="t")
 
 
-def test_a_process_left_after_ctrl_c_is_found(box: fresh.Container) -> None:
+def test_a_process_left_after_ctrl_c_is_found(box: container.Container) -> None:
     assert box.processes() == []
     box.sh("setsid sleep 600 < /dev/null > /dev/null 2>&1 &", step="t")
     left = [line for line in box.processes() if line.endswith(" sleep 600")]

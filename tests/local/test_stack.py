@@ -17,7 +17,8 @@ import requests
 import yaml
 
 from app import endpoints
-from local.stack import StackSettings, embedded_postgres, prometheus_config, remove_state
+from local.monitoring import prometheus_config
+from local.stack import StackSettings, embedded_postgres, remove_state
 from observability import generate
 from tests.conftest import ROOT, free_port
 

@@ -18,7 +18,8 @@ import pytest
 import requests
 
 from app import endpoints
-from local.stack import RESTART_LIMIT, RESTART_WINDOW_S, Supervisor, embedded_postgres, remove_state
+from local.stack import embedded_postgres, remove_state
+from local.supervise import RESTART_LIMIT, RESTART_WINDOW_S, Supervisor
 from tests.conftest import ROOT, free_port
 
 PORTS = ("APP_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "PG_PORT")

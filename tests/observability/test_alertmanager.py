@@ -13,8 +13,9 @@ import pytest
 import requests
 import yaml
 
-from local.stack import ALERTMANAGER_ROUTING, alertmanager_config, offline_routing
+from local.monitoring import alertmanager_config, offline_routing
 from observability import generate
+from observability.paths import ALERTMANAGER_ROUTING
 from tests.observability.live import Live, alertmanager_status, post_alerts
 from tests.observability.tools import amtool
 
