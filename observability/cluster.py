@@ -24,7 +24,6 @@ class Cluster:
     monitoring_release: str
     rule_selector_labels: dict[str, str]
     grafana_dashboard_label: dict[str, str]
-    grafana_datasource_label: dict[str, str]
     logging_namespace: str
     logging_service_account: str
     tracing_namespace: str
@@ -48,7 +47,6 @@ def load(path: Path = CLUSTER_FILE) -> Cluster:
         monitoring_release=monitoring["release"],
         rule_selector_labels={k: str(v) for k, v in monitoring["selector_labels"].items()},
         grafana_dashboard_label={k: str(v) for k, v in monitoring["grafana_dashboard_label"].items()},
-        grafana_datasource_label={k: str(v) for k, v in monitoring["grafana_datasource_label"].items()},
         logging_namespace=data["logging"]["namespace"],
         logging_service_account=data["logging"]["service_account"],
         tracing_namespace=data["tracing"]["namespace"],
