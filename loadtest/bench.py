@@ -39,6 +39,7 @@ from typing import Any
 import requests
 
 from app import endpoints
+from app.config import ConfigError, env_int
 from app.migrate import upgrade
 from loadtest import bench_report, capacity, cost, openloop, profile
 from loadtest.bench_report import Measurement, NotMeasured
@@ -321,7 +322,7 @@ def run(args: argparse.Namespace, sink_url: str) -> dict[str, Any]:
         "threads": args.threads,
         "open_seconds": args.open_seconds,
         "open_rounds": args.open_rounds,
-        "workers": int(os.environ.get("GUNICORN_WORKERS", "2")),
+        "workers": env_int(os.environ, "GUNICORN_WORKERS", 2, 1, 64),
     }
     with database() as (url, workdir):
         with servers(variants, url, workdir, args.out / "logs") as urls:
@@ -378,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return worker_models.compare(sink_url, args)
         summary = run(args, sink_url)
-    except (NotMeasured, openloop.OpenLoopError, cost.CostError, profile.ProfileError) as exc:
+    except (NotMeasured, ConfigError, openloop.OpenLoopError, cost.CostError, profile.ProfileError) as exc:
         print(f"make bench: could not measure: {exc}", file=sys.stderr)
         return 2
     finally:

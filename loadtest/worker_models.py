@@ -17,35 +17,16 @@ from loadtest.bench import Variant, database, interleaved, servers
 def compare(sink_url: str, args: argparse.Namespace) -> int:
     """`--worker-models`: the instrumented service on its gevent workers vs sync and threaded ones (ADR 0005)."""
     instrumented = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "LOG_LEVEL": "INFO"}
+    # (key, label, pool size, gunicorn flags): one pooled connection per process worker, one per thread.
+    models = (
+        ("gevent", "2 gevent workers (app/worker.py, the default)", 1, ("-w", "2")),
+        ("sync", "2 sync workers", 1, ("-w", "2", "-k", "sync")),
+        ("gthread-1x8", "1 gthread worker x 8 threads", 8, ("-w", "1", "-k", "gthread", "--threads", "8")),
+        ("gthread-2x4", "2 gthread workers x 4 threads", 4, ("-w", "2", "-k", "gthread", "--threads", "4")),
+    )
     variants = [
-        Variant(
-            "gevent",
-            "2 gevent workers (app/worker.py, the default)",
-            "app:create_app()",
-            {**instrumented, "DB_POOL_MAX": "1"},
-            ("-w", "2"),
-        ),
-        Variant(
-            "sync",
-            "2 sync workers",
-            "app:create_app()",
-            {**instrumented, "DB_POOL_MAX": "1"},
-            ("-w", "2", "-k", "sync"),
-        ),
-        Variant(
-            "gthread-1x8",
-            "1 gthread worker x 8 threads",
-            "app:create_app()",
-            {**instrumented, "DB_POOL_MAX": "8"},
-            ("-w", "1", "-k", "gthread", "--threads", "8"),
-        ),
-        Variant(
-            "gthread-2x4",
-            "2 gthread workers x 4 threads",
-            "app:create_app()",
-            {**instrumented, "DB_POOL_MAX": "4"},
-            ("-w", "2", "-k", "gthread", "--threads", "4"),
-        ),
+        Variant(key, label, "app:create_app()", {**instrumented, "DB_POOL_MAX": str(pool)}, flags)
+        for key, label, pool, flags in models
     ]
     with database() as (url, workdir), servers(variants, url, workdir, args.out / "logs") as urls:
         measurements = interleaved(variants, urls, args)
