@@ -114,7 +114,7 @@ def adopted_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
 
     Killed -9, a postmaster stays a zombie until its parent reaps it, and PostgreSQL will not start
     again while its lock file names a pid that exists; pg_ctl leaves it to PID 1, which on these
-    machines reaps nothing (see local.stack.adopt_orphans). So this test adopts it, for its duration.
+    machines reaps nothing (see local.supervise.adopt_orphans). So this test adopts it, for its duration.
     """
     if not adopt_orphans():
         pytest.skip("needs PR_SET_CHILD_SUBREAPER (Linux) to restart a killed postmaster")

@@ -15,7 +15,7 @@ import jsonschema
 import yaml
 
 from app import endpoints
-from local import stack
+from local import monitoring, stack
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 COMPOSE = ROOT / "compose.yaml"
@@ -149,7 +149,7 @@ def test_prometheus_scrapes_the_service_and_loads_every_rule_file() -> None:
     mounts = bind_mounts(services()["prometheus"])
     patterns = [PurePosixPath(p) for p in config["rule_files"]]
     rules_mount = next(t for t, s in mounts.items() if s == "observability/rules")
-    rule_files = stack.rule_files()
+    rule_files = monitoring.rule_files()
     assert rule_files, "observability/rules/ has no rule files"
     for path in rule_files:
         inside = f"{rules_mount}/{path.name}"
