@@ -20,8 +20,8 @@ DEBS := local/install-debian-packages.sh
 DEBS_RUN := prometheus prometheus-alertmanager
 DEBS_IMAGE := podman buildah runc debootstrap
 # libatomic1: Playwright's bundled node driver links it; jq: the workflows' scripts the tests run;
-# nghttp2-client: h2load, make bench's open-loop generator (tests/loadtest/test_bench.py runs it).
-DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) chromium graphviz libatomic1 jq nghttp2-client
+# nghttp2-client and wrk: make bench's open- and closed-loop generators (tests/loadtest/test_bench.py runs both).
+DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) chromium graphviz libatomic1 jq nghttp2-client wrk
 # make fresh-check: podman, debootstrap for the pristine image, catatonit as the containers' init.
 DEBS_FRESH := podman runc debootstrap catatonit
 
