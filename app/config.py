@@ -18,6 +18,8 @@ ENVIRONMENTS: tuple[Environment, ...] = ("development", "test", "production")
 # Defaults, named once: the settings below and the trace resource (app/tracing.py) both use them.
 DEFAULT_ENVIRONMENT: Environment = "production"
 DEFAULT_BUILD_VERSION = "dev"
+# gunicorn workers per pod or stack (app/gunicorn.conf.py); the local stack, the gate and the bench start as many.
+DEFAULT_WORKERS = 2
 
 # Values people paste from tutorials; refused outside development.
 _PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "dev", "development", "password"})

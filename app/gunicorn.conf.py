@@ -16,7 +16,7 @@ from typing import Any
 # variable when it is first imported; importing the app package below imports it, so set it first.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "taskboard-metrics"))
 
-from app.config import env_int
+from app.config import DEFAULT_WORKERS, env_int
 from app.endpoints import HTTP_PORT
 
 
@@ -32,7 +32,7 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', HTTP_PORT, 1, 65535)}
 # by a worker's greenlets; a greenlet waits for a free connection (app/db.py) instead of failing.
 worker_class = "app.worker.Worker"
 worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 1000, 10, 100_000)
-workers = _int("GUNICORN_WORKERS", 2, 1, 64)
+workers = _int("GUNICORN_WORKERS", DEFAULT_WORKERS, 1, 64)
 timeout = _int("GUNICORN_TIMEOUT", 30, 5, 600)
 # SIGTERM → stop accepting, finish in-flight requests, exit within this many seconds. The pod's
 # terminationGracePeriodSeconds covers preStop sleep + this (k8s/base, checked by a test).

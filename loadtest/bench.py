@@ -39,7 +39,7 @@ from typing import Any
 import requests
 
 from app import endpoints
-from app.config import ConfigError, env_int
+from app.config import DEFAULT_WORKERS, ConfigError, env_int
 from app.migrate import upgrade
 from loadtest import bench_report, capacity, cost, openloop, profile
 from loadtest.bench_report import Measurement, NotMeasured
@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports" / "bench"
 PEER_VENV = ROOT / ".venv-peer"
 PROFILE_SECONDS = 8
+BENCH_SERVICE = f"{endpoints.SERVICE_NAME}-bench"  # the spans' service name, for (b), (d) and (p) alike
 ROWS = 1000
 
 
@@ -135,7 +136,6 @@ def servers(
                 "DATABASE_URL": database_url,
                 "HOST": "127.0.0.1",
                 "PORT": str(port),
-                "GUNICORN_WORKERS": os.environ.get("GUNICORN_WORKERS", "2"),
                 "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{variant.key}"),
                 **variant.env,
             }
@@ -237,7 +237,7 @@ def peer_variant(sink_url: str) -> Variant:
         {
             "METRICS_ENABLED": "false",
             "LOG_LEVEL": "WARNING",
-            "OTEL_SERVICE_NAME": "taskboard-bench",
+            "OTEL_SERVICE_NAME": BENCH_SERVICE,
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
             # The distro's defaults but for the receiver: OTLP over HTTP (as (b)), and only traces
             # over OTLP, because metrics and logs are the other two packages' job here, as in (b).
@@ -291,7 +291,7 @@ def profiled(key: str, url: str, master_pid: int, args: argparse.Namespace) -> d
 
 
 def variants_for(sink_url: str) -> list[Variant]:
-    traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "OTEL_SERVICE_NAME": "taskboard-bench", "LOG_LEVEL": "INFO"}
+    traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "OTEL_SERVICE_NAME": BENCH_SERVICE, "LOG_LEVEL": "INFO"}
     return [
         Variant("a", "bare WSGI + psycopg2 baseline", "loadtest.baseline:application", {}),
         Variant("b", "service, fully instrumented (OTLP traces, metrics, JSON logs)", "app:create_app()", traced),
@@ -322,7 +322,7 @@ def run(args: argparse.Namespace, sink_url: str) -> dict[str, Any]:
         "threads": args.threads,
         "open_seconds": args.open_seconds,
         "open_rounds": args.open_rounds,
-        "workers": env_int(os.environ, "GUNICORN_WORKERS", 2, 1, 64),
+        "workers": env_int(os.environ, "GUNICORN_WORKERS", DEFAULT_WORKERS, 1, 64),
     }
     with database() as (url, workdir):
         with servers(variants, url, workdir, args.out / "logs") as urls:

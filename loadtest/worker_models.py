@@ -8,7 +8,6 @@ size it needs (one connection per sync or gevent worker, one per thread otherwis
 from __future__ import annotations
 
 import argparse
-import statistics
 
 from loadtest import bench_report
 from loadtest.bench import Variant, database, interleaved, servers
@@ -31,14 +30,13 @@ def compare(sink_url: str, args: argparse.Namespace) -> int:
     with database() as (url, workdir), servers(variants, url, workdir, args.out / "logs") as urls:
         measurements = interleaved(variants, urls, args)
     bench_report.require_measured(measurements, [v.key for v in variants])
+    medians = bench_report.medians(measurements, [v.key for v in variants])
     lines = ["| worker model | req/s | p50 ms | p99 ms (median) | p99 ms (worst round) |", "|---|---:|---:|---:|---:|"]
     for variant in variants:
-        rows = [m for m in measurements if m.variant == variant.key]
-        lines.append(
-            f"| {variant.label} | {statistics.median(m.requests_per_second for m in rows):.0f} | "
-            f"{statistics.median(m.p50_ms for m in rows):.1f} | {statistics.median(m.p99_ms for m in rows):.1f} | "
-            f"{max(m.p99_ms for m in rows):.1f} |"
-        )
+        m = medians[variant.key]
+        worst = max(r.p99_ms for r in measurements if r.variant == variant.key)
+        rps, p50, p99 = m["requests_per_second"], m["p50_ms"], m["p99_ms"]
+        lines.append(f"| {variant.label} | {rps:.0f} | {p50:.1f} | {p99:.1f} | {worst:.1f} |")
     report = "# Worker models, instrumented service, GET /api/v1/tasks/<id>\n\n" + "\n".join(lines) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "worker-models.md").write_text(report)

@@ -29,7 +29,7 @@ import requests
 import yaml
 
 from app import endpoints
-from app.config import ConfigError, env_int
+from app.config import DEFAULT_WORKERS, ConfigError, env_int
 from local.monitoring import alertmanager_config, prometheus_config
 from local.postgres import EmbeddedPostgres, PostgresError
 
@@ -69,7 +69,7 @@ class StackSettings:
     database_url: str | None = None
     scrape_interval: str = "5s"
     evaluation_interval: str = "5s"
-    workers: int = 2
+    workers: int = DEFAULT_WORKERS
     seed: bool = True
     # The drill switch (app/faults.py), on for the local stack so `make slo-check` can drill against
     # it; its token is kept in .local/fault_token.

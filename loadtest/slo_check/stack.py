@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from app import endpoints
+from app.config import DEFAULT_WORKERS
 from loadtest.slo_check import NotMeasured
 from local.postgres import EmbeddedPostgres, PostgresError
 from local.stack import Stack, StackError, StackSettings, free_port, remove_state, wait_http
@@ -110,7 +111,7 @@ def own_stack(faults: Mapping[str, Any] | None, state_dir: Path) -> Iterator[Tar
         seed=True,
         # The production worker count; a request delayed by the latency drill waits in a greenlet
         # and holds no worker (app/worker.py), so the drill's slow requests add up quickly.
-        workers=2,
+        workers=DEFAULT_WORKERS,
         app_env={"LOG_LEVEL": "WARNING"},  # the access log of thousands of requests helps no one here
     )
     stack = Stack(settings, out=sys.stderr)
