@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import select
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 import psycopg2
 import psycopg2.extensions
 import psycopg2.pool
+from gevent.monkey import get_original
 
 from app.config import ConfigError, read_database_url_file
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# The operating system's poll, whether gevent has patched the select module yet or not (below).
+_NATIVE_POLL = get_original("select", "poll")
 Cursor = psycopg2.extensions.cursor
 
 # Errors that mean "the database could not answer", as opposed to a bug in our SQL: connection
@@ -58,16 +61,17 @@ class Database:
         self._outage = _Outage()
         # The pool raises PoolError when every connection is out; the requests of a gevent worker
         # (app/worker.py) share it, so they queue here for a free one instead of failing at once.
-        self._free = threading.BoundedSemaphore(1)
+        self._free = _slots(1)
 
-    def init_app(self, app: Flask, settings: Settings, metrics: Metrics) -> None:
+    def init_app(self, app: Flask, settings: Settings, metrics: Metrics | None) -> None:
         self._settings = settings
         self._metrics = metrics
         self._url = settings.database_url
-        self._free = threading.BoundedSemaphore(settings.db_pool_max)
+        self._free = _slots(settings.db_pool_max)
         # Set when the worker starts, not on its first query: a worker that has served no query yet
         # still may open that many (the sum over workers is the pod's share of the budget).
-        metrics.pool_max.set(settings.db_pool_max)
+        if metrics is not None:
+            metrics.pool_max.set(settings.db_pool_max)
         app.extensions["db"] = self
 
     def url(self) -> str:
@@ -163,14 +167,16 @@ class Database:
 
     def _run_once(self, operation: str, work: Callable[[Cursor], T], one_statement: bool) -> T:
         wait = self.settings.db_connect_timeout_s
-        if not self._free.acquire(timeout=wait):
+        try:
+            self._free.get(timeout=wait)
+        except queue.Empty:
             if self._metrics is not None:
                 self._metrics.db_errors.labels(operation).inc()
-            raise DatabaseUnavailable(f"no pooled connection came free within {wait} s (DB_POOL_MAX)")
+            raise DatabaseUnavailable(f"no pooled connection came free within {wait} s (DB_POOL_MAX)") from None
         try:
             return self._run_on_pool(operation, work, one_statement)
         finally:
-            self._free.release()
+            self._free.put(None)
 
     def _run_on_pool(self, operation: str, work: Callable[[Cursor], T], one_statement: bool) -> T:
         pool = self._get_pool()
@@ -294,25 +300,37 @@ class _Outage:
         return changed
 
 
+def _slots(count: int) -> queue.SimpleQueue[None]:
+    """``count`` tokens, one per pooled connection: take one (waiting at most a timeout), give it back.
+
+    Not ``threading.BoundedSemaphore``: its ``release`` asks its condition whether the lock is held by
+    trying to take it without blocking, and a gevent lock that fails to be taken that way yields to
+    the hub, so every query of a worker cost a turn of the event loop (~2.5 µs against ~0.1 µs here).
+    ``queue.SimpleQueue`` is gevent's own in a patched worker and the C one in a thread.
+    """
+    tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
+    for _ in range(count):
+        tokens.put(None)
+    return tokens
+
+
 def _closed_while_idle(conn: psycopg2.extensions.connection) -> bool:
     """Whether PostgreSQL has closed (or is closing) this idle pooled connection; nothing is sent on it.
 
     An idle connection has nothing to read unless the server spoke unprompted: a stopping, restarting
     or crashed server, or a terminated backend, sends FATAL and closes, which leaves bytes or the end
-    of the stream waiting. Without LISTEN, anything else it could say unprompted (a notice) is rare,
-    and dropping such a connection costs only a new one. The peek neither consumes nor waits.
+    of the stream waiting (readable, or hung up). Without LISTEN, anything else it could say unprompted
+    (a notice) is rare, and dropping such a connection costs only a new one.
+
+    One ``poll`` with a zero timeout, the operating system's own even in a gevent worker: it never
+    waits, so it needs no hub, and gevent's would run a turn of the event loop for it (and the dup'ed
+    socket this used before cost ~5.7 µs per query against ~0.5 µs).
     """
     if conn.closed:
         return True
-    with socket.socket(fileno=os.dup(conn.fileno())) as peer:
-        peer.settimeout(0)  # never wait, gevent's socket included (libpq's socket is non-blocking already)
-        try:
-            peer.recv(1, socket.MSG_PEEK)
-        except BlockingIOError:
-            return False  # nothing waiting: the connection is as we left it
-        except OSError:
-            return True  # reset by the peer
-    return True
+    probe = _NATIVE_POLL()
+    probe.register(conn.fileno(), select.POLLIN | select.POLLPRI)
+    return bool(probe.poll(0))
 
 
 class _StaleConnection(Exception):
@@ -329,8 +347,13 @@ def _wait(conn: psycopg2.extensions.connection, deadline: float) -> None:
         if remaining <= 0:
             raise psycopg2.OperationalError("no answer within the readiness timeout")
         if state == psycopg2.extensions.POLL_READ:
-            select.select([conn.fileno()], [], [], remaining)
+            events = select.POLLIN
         elif state == psycopg2.extensions.POLL_WRITE:
-            select.select([], [conn.fileno()], [], remaining)
+            events = select.POLLOUT
         else:  # pragma: no cover - psycopg2 documents only the three states above
             raise psycopg2.OperationalError(f"unexpected poll state {state}")
+        # select.poll, not select.select: select cannot watch a descriptor numbered 1024 or more (a
+        # busy process has them), and poll is gevent's cooperative one in a patched worker.
+        waiter = select.poll()
+        waiter.register(conn.fileno(), events)
+        waiter.poll(remaining * 1000)

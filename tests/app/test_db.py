@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import resource
 import threading
 import time
 from typing import Any
@@ -84,3 +86,23 @@ def test_a_write_cut_off_in_flight_is_refused_and_never_repeated(client: FlaskCl
         },
     }
     assert _titles(empty_database) == ["warm"]
+
+
+def test_readiness_and_queries_work_with_descriptors_numbered_past_1024(client: FlaskClient) -> None:
+    """A busy worker holds more than 1024 descriptors; select() cannot watch those, and /readyz must not 500."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1200
+    if soft < wanted + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    held: list[int] = []
+    try:
+        while not held or held[-1] < wanted:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        ready = client.get(endpoints.READYZ)
+        assert ready.status_code == 200, ready.get_json()
+        created = client.post(TASKS, json={"title": "past 1024"})  # a pooled connection opened past 1024 too
+        assert created.status_code == 201, created.get_json()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
