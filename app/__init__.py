@@ -43,11 +43,11 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     # timer, so that fault injection and CSRF refusals below are timed, counted and logged.
     tracing.init_app(app)
     logs.init_app(app)
-    metrics = Metrics()
+    # Off means off: nothing is counted, so no multiprocess file is written (not counted and hidden).
+    metrics: Metrics | None = None
     if settings.metrics_enabled:
+        metrics = Metrics()
         metrics.init_app(app, version=settings.build_version, commit=settings.build_commit)
-    else:
-        app.extensions["metrics"] = metrics  # still counted in memory, never exposed
     faults = None
     if settings.fault_injection_enabled:
         faults = FaultInjector(settings.fault_state_path, settings.fault_injection_token, metrics)
@@ -70,7 +70,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
-    if settings.metrics_enabled:
+    if metrics is not None:
         metrics.declare_series(app, OPERATIONS)
 
     log.info(

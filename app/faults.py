@@ -46,7 +46,7 @@ _EXEMPT = (*endpoints.OPERATIONAL_PATHS, endpoints.ADMIN_FAULTS)
 class FaultInjector:
     """Applies the faults in ``path`` to matching requests and serves the admin endpoint."""
 
-    def __init__(self, path: str, token: str, metrics: Metrics) -> None:
+    def __init__(self, path: str, token: str, metrics: Metrics | None) -> None:
         self._path = Path(path)
         self._token = token.encode()
         self._metrics = metrics
@@ -106,10 +106,12 @@ class FaultInjector:
             return
         latency_ms = int(fault.get("latency_ms", 0))
         if latency_ms:
-            self._metrics.faults_injected.labels(route, "latency").inc()
+            if self._metrics is not None:
+                self._metrics.faults_injected.labels(route, "latency").inc()
             time.sleep(latency_ms / 1000)
         if self._random.random() < float(fault.get("error_ratio", 0)):
-            self._metrics.faults_injected.labels(route, "error").inc()
+            if self._metrics is not None:
+                self._metrics.faults_injected.labels(route, "error").inc()
             raise APIError(500, "injected fault (drill)", error="injected_fault")
 
     # -- admin endpoint ----------------------------------------------------------------------

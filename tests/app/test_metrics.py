@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,6 +20,7 @@ from app import endpoints
 from app import metric_names as names
 from app.tasks import OPERATIONS
 from local.stack import Stack
+from tests.conftest import ROOT, app_config
 
 API = endpoints.API_PREFIX
 
@@ -159,3 +164,28 @@ def test_server_error_series_exist_before_any_error(client: FlaskClient) -> None
     assert not any(route in endpoints.OPERATIONAL_PATHS for route, _, _ in zeroed)
     operations = {labels[names.OPERATION] for labels, _ in samples(text, names.DB_ERRORS.total)}
     assert operations == set(OPERATIONS)
+
+
+def test_metrics_off_records_nothing_not_even_in_multiprocess_files(database_url: str, tmp_path: Path) -> None:
+    """METRICS_ENABLED=false: no /metrics, and no request, query or pool write reaches a multiprocess file."""
+    files = tmp_path / "multiproc"
+    files.mkdir()
+    script = (
+        "import json, sys\n"
+        "from app import create_app\n"
+        "app = create_app(json.loads(sys.argv[1]))\n"
+        "client = app.test_client()\n"
+        f"assert client.post('{endpoints.API_PREFIX}/tasks', json={{'title': 'quiet'}}).status_code == 201\n"
+        f"assert client.get('{endpoints.API_PREFIX}/tasks').status_code == 200\n"
+        f"print(client.get('{endpoints.METRICS}').status_code)\n"
+    )
+    config = json.dumps(app_config(database_url, METRICS_ENABLED="false", LOG_LEVEL="WARNING"))
+    # A fresh interpreter: prometheus-client reads the folder's variable when it is imported.
+    result = subprocess.run(
+        [sys.executable, "-c", script, config],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(files)},
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["404"]
+    assert sorted(path.name for path in files.iterdir()) == []
