@@ -16,10 +16,10 @@ import random
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import jsonschema
 from flask import Blueprint, Flask, Response, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from app import endpoints
 from app.errors import APIError, error_response, refuse_partial_body
@@ -28,18 +28,20 @@ from app.metrics import Metrics, current_route
 log = logging.getLogger(__name__)
 
 ANY_ROUTE = "*"
-_SCHEMA = {
-    "type": "object",
-    "description": "Route template (or * for every route) → the fault to apply.",
-    "additionalProperties": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "latency_ms": {"type": "integer", "minimum": 0, "maximum": 60_000},
-            "error_ratio": {"type": "number", "minimum": 0, "maximum": 1},
-        },
-    },
-}
+
+
+class Fault(BaseModel):
+    """One route's fault: added latency, a share of its requests answered 500, or both."""
+
+    # strict, like the API's bodies (app/contract.py): JSON types as sent; an unknown member is refused.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
+    error_ratio: Annotated[float, Field(ge=0, le=1)] = 0
+
+
+# The admin body: route template (or * for every route) → the fault to apply.
+_FAULTS = TypeAdapter(dict[str, Fault])
 _EXEMPT = (*endpoints.OPERATIONAL_PATHS, endpoints.ADMIN_FAULTS)
 
 
@@ -138,10 +140,10 @@ class FaultInjector:
         refuse_partial_body()
         if body is None:
             raise APIError(400, "body: not valid JSON", error="invalid_json", field="body")
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_SCHEMA).iter_errors(body))
-        if error is not None:
-            field = ".".join(str(p) for p in error.absolute_path) or "body"
-            raise APIError(422, f"{field}: {error.message}", field=field)
+        try:
+            _FAULTS.validate_python(body)
+        except ValidationError as exc:
+            raise _refusal(exc) from None
         self.replace(body)
         log.warning("faults replaced: %s", json.dumps(body, sort_keys=True))
         return jsonify(self.current())
@@ -150,3 +152,11 @@ class FaultInjector:
         self._path.unlink(missing_ok=True)
         log.warning("faults cleared")
         return jsonify({})
+
+
+def _refusal(exc: ValidationError) -> APIError:
+    """The first thing wrong with a fault definition, named by its path (``*.error_ratio``)."""
+    error = exc.errors(include_url=False, include_context=False, include_input=False)[0]
+    field = ".".join(str(part) for part in error["loc"]) or "body"
+    reason = "must be an object" if error["type"] in {"dict_type", "model_type"} else error["msg"]
+    return APIError(422, f"{field}: {reason}", field=field)

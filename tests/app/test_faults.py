@@ -48,14 +48,19 @@ def test_admin_endpoint_requires_the_token(make_app: Callable[..., Flask], tmp_p
 def test_bad_fault_definitions_are_refused(make_app: Callable[..., Flask], tmp_path: Path) -> None:
     client = faulty_app(make_app, tmp_path).test_client()
     for body, field in (
-        ({"*": {"error_ratio": 2}}, "error_ratio"),
-        ({"*": {"latency_ms": -5}}, "latency_ms"),
-        ({"*": {"explode": True}}, "explode"),
+        ({"*": {"error_ratio": 2}}, "*.error_ratio"),
+        ({"*": {"latency_ms": -5}}, "*.latency_ms"),
+        ({"*": {"latency_ms": True}}, "*.latency_ms"),  # a JSON boolean is not a number of milliseconds
+        ({"*": {"latency_ms": "5"}}, "*.latency_ms"),
+        ({"*": {"explode": True}}, "*.explode"),
+        ({"*": 3}, "*"),
         ([], "body"),
     ):
         response = client.put(endpoints.ADMIN_FAULTS, json=body, headers=AUTH)
         assert response.status_code == 422, body
-        assert field in response.get_json()["detail"]
+        refusal = response.get_json()
+        assert refusal["field"] == field, (body, refusal)
+        assert refusal["detail"].startswith(f"{field}: "), refusal
     assert not (tmp_path / "faults.json").exists()
 
 
