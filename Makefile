@@ -19,9 +19,11 @@ DEBS := local/install-debian-packages.sh
 # Debian packages per purpose (binaries the tests and the local stack run for real).
 DEBS_RUN := prometheus prometheus-alertmanager
 DEBS_IMAGE := podman buildah runc debootstrap
+# make bench's load generators: wrk (closed loop) and h2load (open loop); its tests run them too.
+DEBS_BENCH := wrk nghttp2-client
 # libatomic1: Playwright's bundled node driver links it; jq: the workflows' scripts the tests run;
-# nghttp2-client and wrk: make bench's open- and closed-loop generators (tests/loadtest/test_bench.py runs both).
-DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) chromium graphviz libatomic1 jq nghttp2-client wrk
+# the bench's generators: tests/loadtest/test_bench.py runs both.
+DEBS_TEST := $(DEBS_RUN) $(DEBS_IMAGE) $(DEBS_BENCH) chromium graphviz libatomic1 jq
 # make fresh-check: podman, debootstrap for the pristine image, catatonit as the containers' init.
 DEBS_FRESH := podman runc debootstrap catatonit
 
@@ -109,7 +111,7 @@ hpa-test: $(VENV)/.test.stamp ## Scale test on a real cluster: load it, assert r
 
 .PHONY: bench
 bench: deps-run $(VENV)/.test.stamp $(PEER_VENV)/.stamp ## Benchmark: the service vs a bare baseline, itself uninstrumented and the usual instrumentation (reports/bench/)
-	@./$(DEBS) wrk nghttp2-client
+	@./$(DEBS) $(DEBS_BENCH)
 	$(PY) -m loadtest.bench
 
 # ---------------------------------------------------------------------------------------------

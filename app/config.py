@@ -170,8 +170,9 @@ class Settings:
 
         database_url = database_url_from(env)
 
-        # A sync gunicorn worker serves one request at a time and needs one connection: a bigger
-        # pool would only hold idle RDS connections and hide saturation from the pool metrics.
+        # A gevent worker's requests take turns on its one pooled connection (app/db.py): the work is
+        # CPU-bound, so a bigger pool would only hold idle RDS connections and hide saturation from the
+        # pool metrics (docs/capacity.md counts the budget).
         pool_min = env_int(env, "DB_POOL_MIN", 1, 0, 100)
         pool_max = env_int(env, "DB_POOL_MAX", 1, 1, 100)
         if pool_min > pool_max:

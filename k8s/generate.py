@@ -26,7 +26,9 @@ from typing import Any
 import yaml
 
 from app.endpoints import SERVICE_NAME
+from app.metric_names import STATUS
 from observability import cluster, promql
+from observability.labels import NAMESPACE
 from observability.paths import ROOT, SLO_FILE
 from observability.slo import spec as slo_spec
 from observability.slo_rules import route_matchers
@@ -180,7 +182,7 @@ def analysis_template() -> tuple[dict[str, Any], Path]:
     """The AnalysisTemplate, and the SLO file it was made from."""
     spec = slo_spec.load(SLO_FILE)
     canary = [
-        ("namespace", "=", f"{{{{args.{ARG_NAMESPACE}}}}}"),
+        (NAMESPACE, "=", f"{{{{args.{ARG_NAMESPACE}}}}}"),
         (canary_hash_label(), "=", f"{{{{args.{ARG_CANARY_HASH}}}}}"),
     ]
     selection = [*route_matchers(spec), *canary]
@@ -199,7 +201,7 @@ def analysis_template() -> tuple[dict[str, Any], Path]:
         sli = slo.sli
         if isinstance(sli, slo_spec.AvailabilitySLI):
             # Good events: answered without a status the SLO counts as bad.
-            query = ratio(sli.metric.total, [*selection, ("status", "!~", sli.bad_status)], sli.metric.total)
+            query = ratio(sli.metric.total, [*selection, (STATUS, "!~", sli.bad_status)], sli.metric.total)
         else:
             # Good events: answered within the threshold (an exact bucket bound, any spelling of it).
             le = ("le", "=~", promql.le_pattern(sli.threshold_seconds))

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -36,17 +35,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from app import endpoints
 from app.config import DEFAULT_WORKERS, ConfigError, env_int
 from app.migrate import upgrade
 from loadtest import bench_report, capacity, cost, openloop, profile
 from loadtest.bench_report import Measurement, NotMeasured
 from local.postgres import EmbeddedPostgres
-from local.stack import free_port
+from local.stack import StackError, free_port, wait_http
+from observability.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports" / "bench"
 PEER_VENV = ROOT / ".venv-peer"
 PROFILE_SECONDS = 8
@@ -171,15 +168,10 @@ def servers(
 
 
 def _wait(url: str, key: str, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise NotMeasured(f"server ({key}) did not answer {url} within {timeout:.0f} s: see {log}")
+    try:
+        wait_http(url, timeout)
+    except StackError:
+        raise NotMeasured(f"server ({key}) did not answer {url} within {timeout:.0f} s: see {log}") from None
 
 
 @contextmanager
@@ -235,8 +227,7 @@ def peer_variant(sink_url: str) -> Variant:
         "service, the usual instrumentation (opentelemetry-instrument, prometheus-flask-exporter, python-json-logger)",
         "loadtest.peer:create_app()",
         {
-            "METRICS_ENABLED": "false",
-            "LOG_LEVEL": "WARNING",
+            **cost.UNINSTRUMENTED,
             "OTEL_SERVICE_NAME": BENCH_SERVICE,
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
             # The distro's defaults but for the receiver: OTLP over HTTP (as (b)), and only traces
@@ -305,7 +296,7 @@ def variants_for(sink_url: str) -> list[Variant]:
             "c",
             "service, instrumentation off",
             "app:create_app()",
-            {"METRICS_ENABLED": "false", "LOG_LEVEL": "WARNING"},
+            cost.UNINSTRUMENTED,
         ),
         peer_variant(sink_url),
     ]

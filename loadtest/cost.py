@@ -35,9 +35,13 @@ class CostError(Exception):
     """A row could not be measured (the child failed: the app did not answer 200, say)."""
 
 
+# The service's own signals off (no tracing is the absence of OTEL_*): bench's variant (c), the peer's
+# base (it brings its own metrics and logs), and the first row here.
+UNINSTRUMENTED = {"METRICS_ENABLED": "false", "LOG_LEVEL": "WARNING"}
+
 # Each row adds its variables to the row above it (TRACE is read by the child, below).
 LAYERS: tuple[tuple[str, dict[str, str]], ...] = (
-    ("bare service", {"METRICS_ENABLED": "false", "LOG_LEVEL": "WARNING"}),
+    ("bare service", UNINSTRUMENTED),
     ("+ Prometheus metrics (multiprocess files)", {"METRICS_ENABLED": "true"}),
     ("+ JSON access line", {"LOG_LEVEL": "INFO"}),
     ("+ Flask instrumentation, spans not recorded", {"TRACE": "flask-unsampled"}),
@@ -102,7 +106,7 @@ def _measure_here(database_url: str, task_id: int, sink_url: str) -> float:
     from opentelemetry import trace
     from werkzeug.test import EnvironBuilder
 
-    from app import create_app
+    from app import create_app, endpoints
     from app.worker import green_wait_callback
 
     psycopg2.extensions.set_wait_callback(green_wait_callback(5.0, 30.0))
@@ -121,7 +125,8 @@ def _measure_here(database_url: str, task_id: int, sink_url: str) -> float:
     handler = logging.getLogger().handlers[0]
     assert isinstance(handler, logging.StreamHandler)
     handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
-    environ = EnvironBuilder(path=f"/api/v1/tasks/{task_id}").get_environ()
+    path = f"{endpoints.API_PREFIX}/tasks/{task_id}"
+    environ = EnvironBuilder(path=path).get_environ()
     provider = trace.get_tracer_provider()
     flush: Callable[[], object] = getattr(provider, "force_flush", lambda: None)
 
@@ -129,7 +134,7 @@ def _measure_here(database_url: str, task_id: int, sink_url: str) -> float:
         status: str, headers: list[tuple[str, str]], exc_info: object = None
     ) -> Callable[[bytes], object]:
         if not status.startswith("200"):
-            raise RuntimeError(f"GET /api/v1/tasks/{task_id} answered {status}")
+            raise RuntimeError(f"GET {path} answered {status}")
         return lambda data: None
 
     def call() -> None:

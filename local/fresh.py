@@ -33,12 +33,11 @@ from local.stack import (
     ALERTMANAGER_PORT,
     PG_PORT,
     PROMETHEUS_PORT,
-    ROOT,
     UP_MESSAGE,
     StackSettings,
     port_free,
 )
-from observability.paths import RULES_DIR
+from observability.paths import ROOT, RULES_DIR
 
 # Set in the container that runs `make test`: the tests that need podman skip there and say why.
 IN_FRESH_CHECK = "TASKBOARD_IN_FRESH_CHECK"

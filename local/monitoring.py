@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from app import endpoints
+from observability import labels
 from observability.paths import ALERTMANAGER_ROUTING, RULES_DIR
 
 if TYPE_CHECKING:  # local.stack imports this module; the settings are only a parameter type here
@@ -33,7 +34,7 @@ def prometheus_config(settings: StackSettings) -> dict[str, Any]:
         "global": {
             "scrape_interval": settings.scrape_interval,
             "evaluation_interval": settings.evaluation_interval,
-            "external_labels": {"environment": "local"},
+            "external_labels": {labels.ENVIRONMENT: "local"},
         },
         "rule_files": [str(path) for path in rule_files()],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{settings.alertmanager_port}"]}]}]},
@@ -46,7 +47,11 @@ def prometheus_config(settings: StackSettings) -> dict[str, Any]:
                         "targets": [f"127.0.0.1:{settings.app_port}"],
                         # What the cluster's ServiceMonitor gives each series, so the dashboards'
                         # environment and namespace variables work on the local stack too.
-                        "labels": {"namespace": "local", "service": endpoints.SERVICE_NAME, "environment": "local"},
+                        "labels": {
+                            labels.NAMESPACE: "local",
+                            "service": endpoints.SERVICE_NAME,
+                            labels.ENVIRONMENT: "local",
+                        },
                     }
                 ],
             },

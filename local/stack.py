@@ -32,8 +32,8 @@ from app import endpoints
 from app.config import DEFAULT_WORKERS, ConfigError, env_int
 from local.monitoring import alertmanager_config, prometheus_config
 from local.postgres import EmbeddedPostgres, PostgresError
+from observability.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / ".local"
 DATABASE_NAME = "taskboard"
 

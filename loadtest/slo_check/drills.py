@@ -18,11 +18,12 @@ from loadtest.slo_check.spec import Expectation, Phase
 from loadtest.slo_check.stack import Target
 from local.postgres import PostgresError
 from observability import promql
+from observability.labels import ALERTNAME, SEVERITY
 from observability.slo import spec as slo_spec
 
 RECOVERY_WINDOW = 10.0  # seconds of clean traffic that count as recovered
 POLL_SECONDS = 1.0
-ROUTING_LABELS = ("alertname", "severity")  # what the repository's routing matches on
+ROUTING_LABELS = (ALERTNAME, SEVERITY)  # what the repository's routing matches on
 
 
 def alert_bound(rule: Mapping[str, Any], scrape: str, evaluation: str) -> float:
@@ -153,7 +154,7 @@ class Drill:
     @staticmethod
     def _note_violations(silent: list[Expectation], firing: list[dict[str, str]], seen: Seen) -> None:
         for expectation in silent:
-            hits = sorted({labels.get("alertname", "?") for labels in firing if expectation.matches(labels)})
+            hits = sorted({labels.get(ALERTNAME, "?") for labels in firing if expectation.matches(labels)})
             if hits and expectation not in seen.violations:
                 seen.violations[expectation] = ", ".join(hits)
 
@@ -183,7 +184,7 @@ class Drill:
         """The receiver Alertmanager holds the alert for, if it is the one the routing gives it."""
         expected = routed_receiver({k: v for k, v in labels.items() if k in ROUTING_LABELS})
         for held in self.alertmanager.alerts():
-            if held.labels.get("alertname") == labels.get("alertname") and expected in held.receivers:
+            if held.labels.get(ALERTNAME) == labels.get(ALERTNAME) and expected in held.receivers:
                 return expected
         return None
 

@@ -14,8 +14,7 @@ from loadtest.slo_check import NotMeasured
 from loadtest.slo_check.drills import RECOVERY_WINDOW, PhaseResult
 from loadtest.slo_check.measure import SLIs
 from loadtest.slo_check.stack import Target
-from local.stack import ROOT
-from observability.paths import SLO_FILE
+from observability.paths import ROOT, SLO_FILE
 from observability.slo import spec as slo_spec
 from observability.slo_rules import alert_name
 

@@ -12,7 +12,8 @@ from typing import Any, NoReturn
 from app.config import ConfigError, env_float, env_int, env_text
 from loadtest.slo_check import NotMeasured
 from loadtest.slo_check.spec import DRILLS_FILE
-from local.stack import DEFAULT_STATE_DIR, ROOT
+from local.stack import DEFAULT_STATE_DIR
+from observability.paths import ROOT
 
 REPORTS = ROOT / "reports" / "slo"
 OWN_STATE = DEFAULT_STATE_DIR / "slo-check"  # inside make run's state folder, ignored by git like it

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from loadtest.slo_check import NotMeasured
+from observability.labels import ALERTNAME, SEVERITY
 from observability.paths import RULES_DIR, SLO_FILE
 from observability.slo import spec as slo_spec
 
@@ -26,8 +27,8 @@ class Expectation:
     state: str  # "firing" or "silent"
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return (self.alert is None or labels.get("alertname") == self.alert) and (
-            self.severity is None or labels.get("severity") == self.severity
+        return (self.alert is None or labels.get(ALERTNAME) == self.alert) and (
+            self.severity is None or labels.get(SEVERITY) == self.severity
         )
 
     def describe(self) -> str:
